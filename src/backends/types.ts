@@ -17,6 +17,16 @@ export interface PromptInput {
   text: string;
   /** Pre-tokenized prompt (token-id datasets, `aeb generate --prompt-ids`). */
   promptIds?: number[];
+  /**
+   * Chat messages prepared by the formatter (system flags such as `/no_think`, harmony
+   * `Reasoning: low`). When absent, a chat backend sends `[{role:'user', content:text}]`.
+   */
+  messages?: ChatMessage[];
+}
+
+export interface ChatMessage {
+  role: 'system' | 'developer' | 'user' | 'assistant';
+  content: string;
 }
 
 export interface GenerationSettings {
