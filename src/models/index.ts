@@ -1,0 +1,2 @@
+export * from './default-model.js';
+export { buildByteTokenizer, byteToUnicode } from './byte-tokenizer.js';
