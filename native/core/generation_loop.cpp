@@ -1,0 +1,164 @@
+#include "generation_loop.h"
+
+#include <ATen/Parallel.h>
+#include <ATen/core/Tensor.h>
+#include <c10/core/InferenceMode.h>
+#include <c10/util/Exception.h>
+#include <torch/cuda.h>
+#include <torch/version.h>
+
+#include <algorithm>
+#include <cstring>
+#include <set>
+#include <thread>
+
+#include "sampler.h"
+
+namespace aeb {
+
+namespace {
+
+void validate(const GenerateOptions& o, const ModelInfo& info) {
+  if (o.prompt_ids.empty()) throw EngineError("INVALID_ARGUMENT", "prompt_ids is empty");
+  for (int64_t id : o.prompt_ids)
+    if (id < 0 || id >= info.vocab_size)
+      throw EngineError("INVALID_ARGUMENT", "prompt token id " + std::to_string(id) + " is outside the vocabulary [0, " +
+                                                std::to_string(info.vocab_size) + ")");
+  if (o.max_new_tokens < 1) throw EngineError("INVALID_ARGUMENT", "max_new_tokens must be >= 1");
+  if (o.min_new_tokens < 0) throw EngineError("INVALID_ARGUMENT", "min_new_tokens must be >= 0");
+  const auto prompt = static_cast<int64_t>(o.prompt_ids.size());
+  // The last generated token is never fed back: the model sees prompt + max_new - 1 positions.
+  if (prompt + o.max_new_tokens - 1 > info.max_seq_len)
+    throw EngineError("INVALID_ARGUMENT", "prompt (" + std::to_string(prompt) + " tokens) + max_new_tokens (" +
+                                              std::to_string(o.max_new_tokens) + ") - 1 exceeds max_seq_len (" +
+                                              std::to_string(info.max_seq_len) + ")");
+  if (!o.use_default_stop_ids)
+    for (int64_t id : o.stop_ids)
+      if (id < 0) throw EngineError("INVALID_ARGUMENT", "stop id " + std::to_string(id) + " is negative");
+}
+
+// Copies [vocab] logits to host f32. The device → host copy synchronises the device, so the
+// step's work is finished when this returns.
+void to_host(const at::Tensor& logits, int64_t vocab, std::vector<float>& out) {
+  if (!logits.defined() || logits.numel() != vocab)
+    throw EngineError("MODEL_OUTPUT_INVALID", "the model returned " +
+                                                  (logits.defined() ? std::to_string(logits.numel()) : std::string("no")) +
+                                                  " logits for one position; expected vocab_size = " + std::to_string(vocab));
+  at::Tensor host = logits.reshape({vocab}).to(at::kCPU, at::kFloat).contiguous();
+  out.resize(static_cast<size_t>(vocab));
+  std::memcpy(out.data(), host.data_ptr<float>(), sizeof(float) * static_cast<size_t>(vocab));
+}
+
+}  // namespace
+
+GenerationResult run_generation(StepModel& model, const GenerateOptions& options,
+                                const std::function<void(const TokenEvent&)>& on_token,
+                                const std::atomic<bool>& cancel) {
+  GenerationResult result;
+  result.start_ns = steady_now_ns();
+  const ModelInfo& info = model.info();
+  validate(options, info);
+  SamplerOptions so;
+  so.temperature = options.temperature;
+  so.top_k = options.top_k;
+  so.top_p = options.top_p;
+  so.has_seed = options.has_seed;
+  so.seed = options.seed;
+  Sampler sampler(so);
+  const std::vector<int64_t>& stop_list = options.use_default_stop_ids ? info.eos_ids : options.stop_ids;
+  const std::set<int64_t> stops(stop_list.begin(), stop_list.end());
+  result.prompt_tokens = static_cast<int64_t>(options.prompt_ids.size());
+
+  try {
+    if (info.threads > 0) at::set_num_threads(info.threads);
+    c10::InferenceMode guard;  // thread-local: taken on the generating thread
+    if (cancel.load()) {
+      result.stop_reason = "aborted";
+      result.prefill_done_ns = result.end_ns = steady_now_ns();
+      return result;
+    }
+    std::vector<float> logits;
+    model.reset();
+    to_host(model.prefill(options.prompt_ids), info.vocab_size, logits);
+    result.prefill_done_ns = steady_now_ns();
+    if (options.return_first_logits) result.first_logits = logits;
+
+    for (;;) {
+      const int64_t id = sampler.sample(logits.data(), info.vocab_size);
+      const int64_t now = steady_now_ns();
+      const auto index = static_cast<int64_t>(result.ids.size());
+      result.ids.push_back(id);
+      result.token_ns.push_back(now);
+      if (on_token) on_token(TokenEvent{id, index, now});
+      if (index + 1 >= options.min_new_tokens && stops.count(id) != 0) {
+        result.stop_reason = "stop_id";
+        break;
+      }
+      if (index + 1 >= options.max_new_tokens) {
+        result.stop_reason = "max_new_tokens";
+        break;
+      }
+      if (cancel.load()) {
+        result.stop_reason = "aborted";
+        break;
+      }
+      to_host(model.decode(id), info.vocab_size, logits);
+    }
+  } catch (const c10::Error& e) {
+    throw EngineError("TORCH_ERROR", std::string("generate: ") + e.what_without_backtrace());
+  }
+  result.end_ns = steady_now_ns();
+  return result;
+}
+
+at::Device resolve_device(const std::string& text) {
+  if (text == "cpu") return at::Device(at::kCPU);
+  int64_t index = 0;
+  if (text.rfind("cuda:", 0) == 0 && text.size() > 5 && text.size() <= 8 &&
+      text.find_first_not_of("0123456789", 5) == std::string::npos) {
+    index = std::stoll(text.substr(5));
+  } else if (text != "cuda") {
+    throw EngineError("INVALID_ARGUMENT", "device \"" + text + "\" is not one of cpu, cuda, cuda:N");
+  }
+  if (!torch::cuda::is_available())
+    throw EngineError("DEVICE_UNAVAILABLE", "device " + text + " requested but CUDA is not available (libtorch " +
+                                                std::string(TORCH_VERSION) + " without a usable GPU/driver)");
+  const auto count = static_cast<int64_t>(torch::cuda::device_count());
+  if (index >= count)
+    throw EngineError("DEVICE_UNAVAILABLE",
+                      "device " + text + " requested but only " + std::to_string(count) + " CUDA device(s) exist");
+  return at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(index));
+}
+
+at::ScalarType resolve_dtype(const std::string& text, const at::Device& device) {
+  if (text == "f32") return at::kFloat;
+  if (text == "bf16") return at::kBFloat16;
+  if (text == "f16") {
+    if (device.is_cpu())
+      throw EngineError("DTYPE_UNSUPPORTED", "dtype f16 is CUDA-only (libtorch has no f16 matmul on CPU); use bf16 or f32 on cpu");
+    return at::kHalf;
+  }
+  throw EngineError("INVALID_ARGUMENT", "dtype \"" + text + "\" is not one of f32, bf16, f16");
+}
+
+const char* dtype_name(at::ScalarType t) {
+  switch (t) {
+    case at::kFloat: return "f32";
+    case at::kBFloat16: return "bf16";
+    case at::kHalf: return "f16";
+    default: return c10::toString(t);
+  }
+}
+
+int resolve_threads(int requested) {
+  if (requested < 0) throw EngineError("INVALID_ARGUMENT", "threads must be >= 0");
+  return requested > 0 ? requested : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+std::string shape_string(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+}  // namespace aeb

@@ -1,0 +1,513 @@
+// load_model(): validation, weight loading, and the decoder-only transformer (Llama family)
+// with a preallocated KV cache. Prefill and GPU decode run on libtorch; CPU single-token decode
+// runs on the hand-written kernels of cpu_decode.h (no per-op dispatch, weights streamed once).
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <c10/core/InferenceMode.h>
+#include <torch/cuda.h>
+#include <torch/version.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <set>
+#include <thread>
+
+#include "checkpoint.h"
+#include "cpu_decode.h"
+#include "engine.h"
+#include "model_config.h"
+#include "sampler.h"
+
+namespace aeb {
+
+namespace {
+
+constexpr int64_t kDefaultMaxSeqLen = 4096;
+
+// q/k/v and gate/up are stored concatenated along the output rows (one matmul each in
+// libtorch); wq, wk, wv, w_gate, w_up are row-range views into them (contiguous).
+struct LayerWeights {
+  at::Tensor in_norm, post_norm, q_norm, k_norm;
+  at::Tensor wqkv, bqkv, w_gate_up, b_gate_up;
+  at::Tensor wq, wk, wv, wo, bq, bk, bv, bo;
+  at::Tensor w_gate, w_up, w_down, b_gate, b_up, b_down;
+};
+
+// Concatenates parts along dim 0 (undefined when the first is undefined) and frees the parts.
+at::Tensor concat_rows(std::map<std::string, at::Tensor>& w, const std::vector<std::string>& names) {
+  if (w.find(names[0]) == w.end()) return at::Tensor();
+  std::vector<at::Tensor> parts;
+  for (const auto& n : names) parts.push_back(w.at(n));
+  at::Tensor out = at::cat(parts, 0).contiguous();
+  for (const auto& n : names) w.erase(n);
+  return out;
+}
+
+at::ScalarType to_scalar_type(StDtype d) {
+  switch (d) {
+    case StDtype::F32: return at::kFloat;
+    case StDtype::F16: return at::kHalf;
+    case StDtype::BF16: return at::kBFloat16;
+    default: return at::kFloat;  // unreachable: validated before
+  }
+}
+
+const char* dtype_label(at::ScalarType t) {
+  switch (t) {
+    case at::kFloat: return "f32";
+    case at::kBFloat16: return "bf16";
+    case at::kHalf: return "f16";
+    default: return "?";
+  }
+}
+
+at::Device parse_device(const std::string& text) {
+  if (text == "cpu") return at::Device(at::kCPU);
+  int64_t index = 0;
+  if (text == "cuda") {
+    index = 0;
+  } else if (text.rfind("cuda:", 0) == 0 && text.size() > 5 && text.size() <= 8 &&
+             text.find_first_not_of("0123456789", 5) == std::string::npos) {
+    index = std::stoll(text.substr(5));
+  } else {
+    throw EngineError("INVALID_ARGUMENT", "device \"" + text + "\" is not one of cpu, cuda, cuda:N");
+  }
+  if (!torch::cuda::is_available())
+    throw EngineError("DEVICE_UNAVAILABLE", "device " + text + " requested but CUDA is not available (libtorch " +
+                                                std::string(TORCH_VERSION) + " without a usable GPU/driver)");
+  const auto count = static_cast<int64_t>(torch::cuda::device_count());
+  if (index >= count)
+    throw EngineError("DEVICE_UNAVAILABLE", "device " + text + " requested but only " + std::to_string(count) + " CUDA device(s) exist");
+  return at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(index));
+}
+
+at::ScalarType parse_dtype(const std::string& text, const at::Device& device) {
+  if (text == "f32") return at::kFloat;
+  if (text == "bf16") return at::kBFloat16;
+  if (text == "f16") {
+    if (device.is_cpu())
+      throw EngineError("DTYPE_UNSUPPORTED", "dtype f16 is CUDA-only (libtorch has no f16 matmul on CPU); use bf16 or f32 on cpu (f16 weights are converted)");
+    return at::kHalf;
+  }
+  throw EngineError("INVALID_ARGUMENT", "dtype \"" + text + "\" is not one of f32, bf16, f16");
+}
+
+// HF LlamaRMSNorm: normalise in f32, scale by the weight in the input dtype.
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
+  at::Tensor xf = x.to(at::kFloat);
+  at::Tensor normed = xf * at::rsqrt(xf.pow(2).mean(-1, true) + eps);
+  return weight * normed.to(x.scalar_type());
+}
+
+at::Tensor rotate_half(const at::Tensor& x) {
+  const int64_t half = x.size(-1) / 2;
+  return at::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
+}
+
+at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
+  return b.defined() ? at::linear(x, w, b) : at::linear(x, w);
+}
+
+// q: [1, heads, T, D]; k, v: [1, heads, S, D]. Causal only for T == S (prefill from 0).
+at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, bool causal) {
+#if TORCH_VERSION_MAJOR >= 2
+  return at::scaled_dot_product_attention(q, k, v, {}, 0.0, causal);
+#elif TORCH_VERSION_MAJOR == 1 && TORCH_VERSION_MINOR >= 13
+  return std::get<0>(at::_scaled_dot_product_attention(q, k, v, {}, 0.0, false, causal));
+#else
+  at::Tensor scores = at::matmul(q, k.transpose(-2, -1)) / std::sqrt(static_cast<double>(q.size(-1)));
+  if (causal) {
+    at::Tensor mask = at::ones({q.size(-2), k.size(-2)}, q.options().dtype(at::kBool)).triu(1);
+    scores = scores.masked_fill(mask, -std::numeric_limits<double>::infinity());
+  }
+  return at::matmul(at::softmax(scores.to(at::kFloat), -1).to(q.scalar_type()), v);
+#endif
+}
+
+class TransformerModel final : public Model {
+ public:
+  TransformerModel(ModelConfig cfg, const Checkpoint& ckpt, const std::vector<TensorSpec>& specs, at::Device device,
+                   at::ScalarType dtype, int threads, int64_t max_seq_len, ModelInfo info)
+      : cfg_(std::move(cfg)), device_(device), dtype_(dtype), threads_(threads), max_seq_len_(max_seq_len),
+        info_(std::move(info)) {
+    at::set_num_threads(threads_);
+    c10::InferenceMode guard;
+    std::map<std::string, at::Tensor> w;
+    for (const auto& spec : specs) w[spec.name] = load_tensor(*ckpt.find(spec.name));
+    embed_ = w.at("model.embed_tokens.weight");
+    final_norm_ = w.at("model.norm.weight");
+    lm_head_ = cfg_.tie_word_embeddings ? embed_ : w.at("lm_head.weight");
+    auto opt = [&](const std::string& name) { auto it = w.find(name); return it == w.end() ? at::Tensor() : it->second; };
+    for (int64_t l = 0; l < cfg_.num_layers; ++l) {
+      const std::string p = "model.layers." + std::to_string(l) + ".";
+      LayerWeights L;
+      L.in_norm = w.at(p + "input_layernorm.weight");
+      L.post_norm = w.at(p + "post_attention_layernorm.weight");
+      L.q_norm = opt(p + "self_attn.q_norm.weight");
+      L.k_norm = opt(p + "self_attn.k_norm.weight");
+      const int64_t q_out = cfg_.num_heads * cfg_.head_dim, kv_out = cfg_.num_kv_heads * cfg_.head_dim;
+      const int64_t inter = cfg_.intermediate_size;
+      const std::string a = p + "self_attn.", m = p + "mlp.";
+      L.wqkv = concat_rows(w, {a + "q_proj.weight", a + "k_proj.weight", a + "v_proj.weight"});
+      L.bqkv = concat_rows(w, {a + "q_proj.bias", a + "k_proj.bias", a + "v_proj.bias"});
+      L.wq = L.wqkv.narrow(0, 0, q_out);
+      L.wk = L.wqkv.narrow(0, q_out, kv_out);
+      L.wv = L.wqkv.narrow(0, q_out + kv_out, kv_out);
+      if (L.bqkv.defined()) {
+        L.bq = L.bqkv.narrow(0, 0, q_out);
+        L.bk = L.bqkv.narrow(0, q_out, kv_out);
+        L.bv = L.bqkv.narrow(0, q_out + kv_out, kv_out);
+      }
+      L.wo = w.at(a + "o_proj.weight");
+      L.bo = opt(a + "o_proj.bias");
+      L.w_gate_up = concat_rows(w, {m + "gate_proj.weight", m + "up_proj.weight"});
+      L.b_gate_up = concat_rows(w, {m + "gate_proj.bias", m + "up_proj.bias"});
+      L.w_gate = L.w_gate_up.narrow(0, 0, inter);
+      L.w_up = L.w_gate_up.narrow(0, inter, inter);
+      if (L.b_gate_up.defined()) {
+        L.b_gate = L.b_gate_up.narrow(0, 0, inter);
+        L.b_up = L.b_gate_up.narrow(0, inter, inter);
+      }
+      L.w_down = w.at(m + "down_proj.weight");
+      L.b_down = opt(m + "down_proj.bias");
+      layers_.push_back(std::move(L));
+    }
+
+    // KV cache [layers, kv_heads, max_seq_len, head_dim]. On CPU it is f32 whatever the
+    // compute dtype: the CPU decode kernels accumulate in f32 and read it directly.
+    cache_dtype_ = device_.is_cpu() ? at::kFloat : dtype_;
+    auto cache_opts = at::TensorOptions().device(device_).dtype(cache_dtype_);
+    k_cache_ = at::zeros({cfg_.num_layers, cfg_.num_kv_heads, max_seq_len_, cfg_.head_dim}, cache_opts);
+    v_cache_ = at::zeros({cfg_.num_layers, cfg_.num_kv_heads, max_seq_len_, cfg_.head_dim}, cache_opts);
+
+    // RoPE tables from double-precision angles: cos/sin [max_seq_len, head_dim/2].
+    const std::vector<double> inv_freq = rope_inv_freq(cfg_);
+    const int64_t half = cfg_.head_dim / 2;
+    at::Tensor cos_half = at::empty({max_seq_len_, half}, at::kFloat);
+    at::Tensor sin_half = at::empty({max_seq_len_, half}, at::kFloat);
+    float* cp = cos_half.data_ptr<float>();
+    float* sp = sin_half.data_ptr<float>();
+    for (int64_t pos = 0; pos < max_seq_len_; ++pos)
+      for (int64_t i = 0; i < half; ++i) {
+        const double angle = static_cast<double>(pos) * inv_freq[static_cast<size_t>(i)];
+        cp[pos * half + i] = static_cast<float>(std::cos(angle));
+        sp[pos * half + i] = static_cast<float>(std::sin(angle));
+      }
+    rope_cos_half_ = cos_half;
+    rope_sin_half_ = sin_half;
+    rope_cos_ = at::cat({cos_half, cos_half}, -1).to(device_, dtype_);
+    rope_sin_ = at::cat({sin_half, sin_half}, -1).to(device_, dtype_);
+
+    // AEB_CPU_DECODE=torch keeps CPU decode on libtorch (the GPU code path), for comparisons.
+    const char* decode_env = std::getenv("AEB_CPU_DECODE");
+    if (device_.is_cpu() && !(decode_env != nullptr && std::string(decode_env) == "torch")) build_cpu_decoder();
+    info_.device = device_.str();
+    info_.dtype = dtype_label(dtype_);
+    info_.threads = threads_;
+  }
+
+  const ModelInfo& info() const override { return info_; }
+
+  GenerationResult generate(const GenerateOptions& options, const std::function<void(const TokenEvent&)>& on_token,
+                            const std::atomic<bool>& cancel) override {
+    GenerationResult result;
+    result.start_ns = steady_now_ns();
+    validate(options);
+    SamplerOptions so;
+    so.temperature = options.temperature;
+    so.top_k = options.top_k;
+    so.top_p = options.top_p;
+    so.has_seed = options.has_seed;
+    so.seed = options.seed;
+    Sampler sampler(so);
+    const std::vector<int64_t>& stop_list = options.use_default_stop_ids ? cfg_.eos_ids : options.stop_ids;
+    const std::set<int64_t> stops(stop_list.begin(), stop_list.end());
+    result.prompt_tokens = static_cast<int64_t>(options.prompt_ids.size());
+
+    try {
+      at::set_num_threads(threads_);
+      c10::InferenceMode guard;
+      if (cancel.load()) {
+        result.stop_reason = "aborted";
+        result.prefill_done_ns = result.end_ns = steady_now_ns();
+        return result;
+      }
+      std::vector<float> logits(static_cast<size_t>(cfg_.vocab_size));
+      prefill(options.prompt_ids, logits.data());
+      result.prefill_done_ns = steady_now_ns();
+      if (options.return_first_logits) result.first_logits = logits;
+
+      int64_t pos = static_cast<int64_t>(options.prompt_ids.size());
+      for (;;) {
+        const int64_t id = sampler.sample(logits.data(), cfg_.vocab_size);
+        const int64_t now = steady_now_ns();
+        const auto index = static_cast<int64_t>(result.ids.size());
+        result.ids.push_back(id);
+        result.token_ns.push_back(now);
+        if (on_token) on_token(TokenEvent{id, index, now});
+        if (index + 1 >= options.min_new_tokens && stops.count(id) != 0) {
+          result.stop_reason = "stop_id";
+          break;
+        }
+        if (index + 1 >= options.max_new_tokens) {
+          result.stop_reason = "max_new_tokens";
+          break;
+        }
+        if (cancel.load()) {
+          result.stop_reason = "aborted";
+          break;
+        }
+        decode(id, pos, logits.data());
+        ++pos;
+      }
+    } catch (const c10::Error& e) {
+      throw EngineError("TORCH_ERROR", std::string("generate: ") + e.what_without_backtrace());
+    }
+    result.end_ns = steady_now_ns();
+    return result;
+  }
+
+ private:
+  at::Tensor load_tensor(const CheckpointTensor& ct) const {
+    const StTensor& t = *ct.tensor;
+    // from_blob never frees: the mapping outlives this copy. The clone owns its memory.
+    at::Tensor view = at::from_blob(const_cast<uint8_t*>(ct.file->tensor_data(t)), t.shape,
+                                    at::TensorOptions().dtype(to_scalar_type(t.dtype)));
+    return view.to(device_, dtype_, /*non_blocking=*/false, /*copy=*/true).contiguous();
+  }
+
+  void validate(const GenerateOptions& o) const {
+    if (o.prompt_ids.empty()) throw EngineError("INVALID_ARGUMENT", "prompt_ids is empty");
+    for (int64_t id : o.prompt_ids)
+      if (id < 0 || id >= cfg_.vocab_size)
+        throw EngineError("INVALID_ARGUMENT", "prompt token id " + std::to_string(id) + " is outside the vocabulary [0, " +
+                                                  std::to_string(cfg_.vocab_size) + ")");
+    if (o.max_new_tokens < 1) throw EngineError("INVALID_ARGUMENT", "max_new_tokens must be >= 1");
+    if (o.min_new_tokens < 0) throw EngineError("INVALID_ARGUMENT", "min_new_tokens must be >= 0");
+    const auto prompt = static_cast<int64_t>(o.prompt_ids.size());
+    // The last generated token is never fed back, so the cache holds prompt + max_new - 1.
+    if (prompt + o.max_new_tokens - 1 > max_seq_len_)
+      throw EngineError("INVALID_ARGUMENT", "prompt (" + std::to_string(prompt) + " tokens) + max_new_tokens (" +
+                                                std::to_string(o.max_new_tokens) + ") - 1 exceeds the KV cache capacity max_seq_len (" +
+                                                std::to_string(max_seq_len_) + ")");
+    if (!o.use_default_stop_ids)
+      for (int64_t id : o.stop_ids)
+        if (id < 0) throw EngineError("INVALID_ARGUMENT", "stop id " + std::to_string(id) + " is negative");
+  }
+
+  void prefill(const std::vector<int64_t>& ids, float* logits) {
+    if (ids.size() == 1 && cpu_decoder_) {
+      cpu_decoder_->step(ids[0], 0, logits);
+      return;
+    }
+    at::Tensor t = at::tensor(ids, at::kLong).to(device_);
+    copy_logits(forward(t, 0), logits);
+  }
+
+  void decode(int64_t id, int64_t pos, float* logits) {
+    if (cpu_decoder_) {
+      cpu_decoder_->step(id, pos, logits);
+      return;
+    }
+    at::Tensor t = at::full({1}, id, at::TensorOptions().dtype(at::kLong).device(device_));
+    copy_logits(forward(t, pos), logits);
+  }
+
+  // The device → host copy synchronises the device: the logits are final when it returns.
+  void copy_logits(const at::Tensor& device_logits, float* out) const {
+    at::Tensor host = device_logits.to(at::kCPU, at::kFloat).contiguous();
+    std::memcpy(out, host.data_ptr<float>(), sizeof(float) * static_cast<size_t>(cfg_.vocab_size));
+  }
+
+  // Runs tokens at positions [pos0, pos0 + T) and returns the last position's logits [vocab].
+  // T > 1 only from position 0 (prefill), so causal masking is the plain lower triangle.
+  at::Tensor forward(const at::Tensor& ids, int64_t pos0) {
+    const int64_t T = ids.size(0);
+    const int64_t nh = cfg_.num_heads, nkv = cfg_.num_kv_heads, D = cfg_.head_dim, S = pos0 + T;
+    const double eps = cfg_.rms_norm_eps;
+    at::Tensor x = embed_.index_select(0, ids);  // [T, H]
+    at::Tensor cos = rope_cos_.narrow(0, pos0, T).unsqueeze(1);  // [T, 1, D]
+    at::Tensor sin = rope_sin_.narrow(0, pos0, T).unsqueeze(1);
+    for (int64_t l = 0; l < cfg_.num_layers; ++l) {
+      const LayerWeights& L = layers_[static_cast<size_t>(l)];
+      at::Tensor h = rms_norm(x, L.in_norm, eps);
+      at::Tensor qkv = linear(h, L.wqkv, L.bqkv);  // [T, (nh + 2 nkv) D]
+      at::Tensor q = qkv.narrow(1, 0, nh * D).view({T, nh, D});
+      at::Tensor k = qkv.narrow(1, nh * D, nkv * D).view({T, nkv, D});
+      at::Tensor v = qkv.narrow(1, (nh + nkv) * D, nkv * D).view({T, nkv, D});
+      if (cfg_.qk_norm) {
+        q = rms_norm(q, L.q_norm, eps);
+        k = rms_norm(k, L.k_norm, eps);
+      }
+      q = q * cos + rotate_half(q) * sin;
+      k = k * cos + rotate_half(k) * sin;
+      at::Tensor kc = k_cache_[l];
+      at::Tensor vc = v_cache_[l];
+      kc.narrow(1, pos0, T).copy_(k.transpose(0, 1));
+      vc.narrow(1, pos0, T).copy_(v.transpose(0, 1));
+      at::Tensor keys = kc.narrow(1, 0, S).to(dtype_);  // [nkv, S, D]
+      at::Tensor values = vc.narrow(1, 0, S).to(dtype_);
+      if (nh != nkv) {
+        const int64_t group = nh / nkv;
+        keys = keys.unsqueeze(1).expand({nkv, group, S, D}).reshape({nh, S, D});
+        values = values.unsqueeze(1).expand({nkv, group, S, D}).reshape({nh, S, D});
+      }
+      at::Tensor attn = attention(q.transpose(0, 1).unsqueeze(0), keys.unsqueeze(0), values.unsqueeze(0), T > 1);
+      at::Tensor o = attn.squeeze(0).transpose(0, 1).reshape({T, nh * D});
+      x = x + linear(o, L.wo, L.bo);
+      h = rms_norm(x, L.post_norm, eps);
+      at::Tensor gate_up = linear(h, L.w_gate_up, L.b_gate_up);  // [T, 2 I]
+      const int64_t inter = cfg_.intermediate_size;
+      at::Tensor gated = at::silu(gate_up.narrow(1, 0, inter)) * gate_up.narrow(1, inter, inter);
+      x = x + linear(gated, L.w_down, L.b_down);
+    }
+    at::Tensor last = rms_norm(x.narrow(0, T - 1, 1), final_norm_, eps);
+    return at::linear(last, lm_head_).view({cfg_.vocab_size});
+  }
+
+  void build_cpu_decoder() {
+    // Small vectors (norm weights, biases) in f32 for the kernels; big matrices as stored.
+    auto f32 = [&](const at::Tensor& t) -> const float* {
+      if (!t.defined()) return nullptr;
+      f32_copies_.push_back(t.to(at::kFloat).contiguous());
+      return f32_copies_.back().data_ptr<float>();
+    };
+    CpuDecoderSpec s;
+    s.weight_type = dtype_ == at::kBFloat16 ? CpuWeightType::BF16 : CpuWeightType::F32;
+    s.vocab_size = cfg_.vocab_size;
+    s.hidden_size = cfg_.hidden_size;
+    s.intermediate_size = cfg_.intermediate_size;
+    s.num_heads = cfg_.num_heads;
+    s.num_kv_heads = cfg_.num_kv_heads;
+    s.head_dim = cfg_.head_dim;
+    s.max_seq_len = max_seq_len_;
+    s.rms_norm_eps = static_cast<float>(cfg_.rms_norm_eps);
+    s.threads = threads_;
+    s.embed = embed_.data_ptr();
+    s.lm_head = lm_head_.data_ptr();
+    s.final_norm = f32(final_norm_);
+    s.rope_cos = rope_cos_half_.data_ptr<float>();
+    s.rope_sin = rope_sin_half_.data_ptr<float>();
+    for (int64_t l = 0; l < cfg_.num_layers; ++l) {
+      const LayerWeights& L = layers_[static_cast<size_t>(l)];
+      CpuLayerSpec c;
+      c.wq = L.wq.data_ptr();
+      c.wk = L.wk.data_ptr();
+      c.wv = L.wv.data_ptr();
+      c.wo = L.wo.data_ptr();
+      c.w_gate = L.w_gate.data_ptr();
+      c.w_up = L.w_up.data_ptr();
+      c.w_down = L.w_down.data_ptr();
+      c.bq = f32(L.bq);
+      c.bk = f32(L.bk);
+      c.bv = f32(L.bv);
+      c.bo = f32(L.bo);
+      c.b_gate = f32(L.b_gate);
+      c.b_up = f32(L.b_up);
+      c.b_down = f32(L.b_down);
+      c.in_norm = f32(L.in_norm);
+      c.post_norm = f32(L.post_norm);
+      c.q_norm = f32(L.q_norm);
+      c.k_norm = f32(L.k_norm);
+      c.k_cache = k_cache_[l].data_ptr<float>();
+      c.v_cache = v_cache_[l].data_ptr<float>();
+      s.layers.push_back(c);
+    }
+    cpu_decoder_ = std::make_unique<CpuDecoder>(s);
+  }
+
+  ModelConfig cfg_;
+  at::Device device_;
+  at::ScalarType dtype_;
+  at::ScalarType cache_dtype_ = at::kFloat;
+  int threads_;
+  int64_t max_seq_len_;
+  ModelInfo info_;
+  at::Tensor embed_, final_norm_, lm_head_;
+  std::vector<LayerWeights> layers_;
+  at::Tensor k_cache_, v_cache_;
+  at::Tensor rope_cos_, rope_sin_;            // [S, D] in the compute dtype, on the device
+  at::Tensor rope_cos_half_, rope_sin_half_;  // [S, D/2] f32 on the host
+  std::vector<at::Tensor> f32_copies_;
+  std::unique_ptr<CpuDecoder> cpu_decoder_;
+};
+
+std::string shape_text(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+}  // namespace
+
+std::unique_ptr<Model> load_model(const LoadOptions& options) {
+  if (options.path.empty()) throw EngineError("INVALID_ARGUMENT", "load_model: path is empty");
+  if (options.threads < 0) throw EngineError("INVALID_ARGUMENT", "threads must be >= 0");
+  if (options.max_seq_len < 0) throw EngineError("INVALID_ARGUMENT", "max_seq_len must be >= 0");
+  try {
+    // 1. Files, headers and config, before touching any tensor data.
+    ModelConfig cfg = read_model_config(options.path);
+    Checkpoint ckpt(options.path);
+
+    // 2. Every tensor the architecture needs: present, right shape, a floating dtype.
+    const std::vector<TensorSpec> specs = required_tensors(cfg);
+    ModelInfo info;
+    info.architecture = cfg.architecture;
+    info.format = "safetensors";
+    for (const auto& spec : specs) {
+      const CheckpointTensor* ct = ckpt.find(spec.name);
+      if (ct == nullptr)
+        throw EngineError("TENSOR_MISSING", "checkpoint " + options.path + " lacks tensor '" + spec.name + "' required by " + cfg.architecture);
+      if (ct->tensor->shape != spec.shape)
+        throw EngineError("TENSOR_SHAPE_MISMATCH", "tensor '" + spec.name + "' in " + ct->file->path() + " has shape " +
+                                                       shape_text(ct->tensor->shape) + ", config.json implies " + shape_text(spec.shape));
+      const StDtype d = ct->tensor->dtype;
+      if (d != StDtype::F32 && d != StDtype::F16 && d != StDtype::BF16)
+        throw EngineError("DTYPE_UNSUPPORTED", "tensor '" + spec.name + "' in " + ct->file->path() + " has dtype " +
+                                                   st_dtype_name(d) + "; weights must be F32, F16 or BF16");
+    }
+
+    // 3. Device, dtype, sizes.
+    const at::Device device = parse_device(options.device);
+    const at::ScalarType dtype = parse_dtype(options.dtype, device);
+    int64_t limit = cfg.max_position_embeddings;
+    if (cfg.sliding_window > 0) limit = std::min(limit, cfg.sliding_window);
+    int64_t max_seq_len = options.max_seq_len == 0 ? std::min(limit, kDefaultMaxSeqLen) : options.max_seq_len;
+    if (max_seq_len > limit)
+      throw EngineError("INVALID_ARGUMENT", "max_seq_len " + std::to_string(max_seq_len) + " exceeds the model's limit of " +
+                                                std::to_string(limit) +
+                                                (cfg.sliding_window > 0 ? " (sliding-window attention is not implemented)" : " (max_position_embeddings)"));
+    int threads = options.threads > 0 ? options.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+
+    const int64_t elt = dtype == at::kFloat ? 4 : 2;
+    int64_t params = 0;
+    for (const auto& spec : specs) {
+      int64_t n = 1;
+      for (auto s : spec.shape) n *= s;
+      params += n;
+    }
+    const int64_t embed_elems = cfg.vocab_size * cfg.hidden_size;
+    info.num_parameters = params;
+    // Per decode step: every weight once, but only one embedding row (the tied head reads all).
+    info.weight_bytes = (params - embed_elems + cfg.hidden_size + (cfg.tie_word_embeddings ? embed_elems : 0)) * elt;
+    info.vocab_size = cfg.vocab_size;
+    info.hidden_size = cfg.hidden_size;
+    info.num_layers = cfg.num_layers;
+    info.num_heads = cfg.num_heads;
+    info.num_kv_heads = cfg.num_kv_heads;
+    info.head_dim = cfg.head_dim;
+    info.max_seq_len = max_seq_len;
+    info.eos_ids = cfg.eos_ids;
+
+    // 4. Allocate and load.
+    return std::make_unique<TransformerModel>(std::move(cfg), ckpt, specs, device, dtype, threads, max_seq_len, std::move(info));
+  } catch (const c10::Error& e) {
+    throw EngineError("TORCH_ERROR", "load_model " + options.path + ": " + e.what_without_backtrace());
+  } catch (const std::bad_alloc&) {
+    throw EngineError("OUT_OF_MEMORY", "load_model " + options.path + ": out of memory");
+  }
+}
+
+}  // namespace aeb

@@ -1,0 +1,185 @@
+#!/usr/bin/env node
+// Native engine benchmark (npm run bench:native; needs `npm run build` and the addon).
+// For stories260K and a seeded synthetic ~125M-parameter Llama, in f32 and bf16: load time,
+// TTFT, decode tokens/s (median of runs), C++ -> JS per-token delivery latency (JS receive
+// time - C++ stamp, same clock) p50/p99 for the raw callback and for the engine's async
+// iterator, the measured memory-read bandwidth and the decode rate as a share of the
+// bandwidth limit (bandwidth / weight bytes read per token).
+//
+//   node scripts/bench-native.mjs [--device cpu|cuda[:N]] [--threads N] [--runs 5]
+//     [--tokens 128] [--models stories,synthetic] [--dtypes f32,bf16] [--cache DIR]
+//     [--bandwidth-gbps X]   (limit for devices the probe cannot measure, e.g. GPU HBM)
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const STORIES_BIN = process.env.AEB_STORIES_BIN || '/work/shared/fixtures/stories260K/stories260K.bin';
+
+const { values: args } = parseArgs({
+  options: {
+    device: { type: 'string', default: 'cpu' },
+    threads: { type: 'string', default: String(availableParallelism()) },
+    runs: { type: 'string', default: '5' },
+    tokens: { type: 'string', default: '128' },
+    models: { type: 'string', default: 'stories,synthetic' },
+    dtypes: { type: 'string', default: 'f32,bf16' },
+    cache: { type: 'string', default: join(ROOT, 'build', 'bench-models') },
+    'bandwidth-gbps': { type: 'string' },
+    'prompt-tokens': { type: 'string', default: '16' },
+  },
+});
+const threads = Number(args.threads);
+const runs = Number(args.runs);
+const maxNewTokens = Number(args.tokens);
+const promptTokens = Number(args['prompt-tokens']);
+for (const [k, v] of Object.entries({ threads, runs, tokens: maxNewTokens, 'prompt-tokens': promptTokens })) {
+  if (!Number.isInteger(v) || v < 1) throw new Error(`--${k} must be a positive integer`);
+}
+
+async function importDist(rel) {
+  const file = join(ROOT, 'dist', rel);
+  if (!existsSync(file)) {
+    process.stderr.write(`bench-native: ${file} is missing: run \`npm run build\` first\n`);
+    process.exit(2);
+  }
+  return import(pathToFileURL(file).href);
+}
+
+const { loadAddon } = await importDist('native/index.js');
+const { loadModel } = await importDist('engine/index.js');
+const { writeSyntheticLlama, LLAMA_100M, syntheticParameterCount } = await importDist('engine/synthetic-llama.js');
+const { convertLlama2c } = await importDist('convert/llama2c.js');
+const addon = loadAddon();
+
+// ---- models (generated once into the cache dir) ---------------------------------------------
+async function ensureModel(name) {
+  const dir = join(args.cache, name);
+  const stamp = join(dir, '.aeb-bench-ok');
+  const spec = name === 'stories' ? { source: STORIES_BIN } : LLAMA_100M;
+  if (existsSync(stamp) && readFileSync(stamp, 'utf8') === JSON.stringify(spec)) return dir;
+  mkdirSync(dir, { recursive: true });
+  process.stderr.write(`bench-native: writing ${name} into ${dir} ...\n`);
+  if (name === 'stories') await convertLlama2c(STORIES_BIN, dir);
+  else await writeSyntheticLlama(dir, LLAMA_100M);
+  writeFileSync(stamp, JSON.stringify(spec));
+  return dir;
+}
+
+// ---- statistics --------------------------------------------------------------------------------
+const quantile = (xs, q) => {
+  if (xs.length === 0) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  const pos = (s.length - 1) * q;
+  const lo = Math.floor(pos);
+  return s[lo] + (s[Math.min(lo + 1, s.length - 1)] - s[lo]) * (pos - lo);
+};
+const median = (xs) => quantile(xs, 0.5);
+
+// ---- one configuration -------------------------------------------------------------------------
+async function benchOne(modelName, dir, dtype, bandwidthGBps) {
+  const t0 = process.hrtime.bigint();
+  const raw = await addon.loadModel(dir, { device: args.device, dtype, threads });
+  const loadMs = Number(process.hrtime.bigint() - t0) / 1e6;
+  const info = raw.info;
+  const prompt = Array.from({ length: Math.min(promptTokens, info.maxSeqLen - maxNewTokens) }, (_, i) => 1 + ((i * 7) % (info.vocabSize - 1)));
+  const opts = { maxNewTokens, stopIds: [] };
+  const delivery = [];
+  const ttft = [];
+  const rate = [];
+  try {
+    await raw.generate(prompt, opts); // warm-up (allocations, thread pools, kernels)
+    for (let r = 0; r < runs; r++) {
+      const lat = [];
+      const res = await raw.generate(prompt, opts, (_id, _index, timeNs) => {
+        lat.push(Number(process.hrtime.bigint() - timeNs) / 1e3);
+      });
+      delivery.push(...lat);
+      ttft.push(Number(res.tokenNs[0] - res.startNs) / 1e6);
+      const n = res.tokenNs.length;
+      rate.push((n - 1) / (Number(res.tokenNs[n - 1] - res.tokenNs[0]) / 1e9));
+    }
+  } finally {
+    raw.dispose();
+  }
+  // The engine's AsyncIterable adds promise hops on top of the callback.
+  const model = await loadModel(dir, { device: args.device, dtype, threads });
+  const streamLat = [];
+  try {
+    const stream = model.generate(prompt, opts);
+    for await (const ev of stream) streamLat.push(Number(process.hrtime.bigint() - ev.timeNs) / 1e3);
+    await stream.result;
+  } finally {
+    model.dispose();
+  }
+  const decode = median(rate);
+  const limit = bandwidthGBps ? (bandwidthGBps * 1e9) / info.weightBytes : null;
+  return {
+    model: modelName,
+    dtype: info.dtype,
+    device: info.device,
+    threads: info.threads,
+    parameters: info.numParameters,
+    weightBytes: info.weightBytes,
+    loadMs,
+    ttftMsMedian: median(ttft),
+    decodeTokPerSecMedian: decode,
+    decodeTokPerSecRuns: rate,
+    effectiveGBps: decode !== null ? (decode * info.weightBytes) / 1e9 : null,
+    limitTokPerSec: limit,
+    shareOfLimit: limit && decode ? decode / limit : null,
+    deliveryUsP50: quantile(delivery, 0.5),
+    deliveryUsP99: quantile(delivery, 0.99),
+    deliveryUsMax: quantile(delivery, 1),
+    streamUsP50: quantile(streamLat, 0.5),
+    streamUsP99: quantile(streamLat, 0.99),
+    tokensPerRun: maxNewTokens,
+    runs,
+  };
+}
+
+// ---- main ------------------------------------------------------------------------------------------
+const runtime = addon.runtimeInfo();
+let bandwidth = null;
+if (args['bandwidth-gbps']) {
+  bandwidth = { bestGBps: Number(args['bandwidth-gbps']), source: '--bandwidth-gbps' };
+} else if (args.device === 'cpu') {
+  const b = addon.measureReadBandwidth(512 * 2 ** 20, threads, 8);
+  bandwidth = { ...b, source: `probe: sum of 512 MiB, ${threads} threads, best of 8` };
+}
+
+const results = [];
+for (const name of args.models.split(',')) {
+  if (name !== 'stories' && name !== 'synthetic') throw new Error(`--models: unknown model "${name}" (stories, synthetic)`);
+  const dir = await ensureModel(name);
+  for (const dtype of args.dtypes.split(',')) {
+    try {
+      results.push(await benchOne(name, dir, dtype, bandwidth?.bestGBps ?? null));
+    } catch (err) {
+      results.push({ model: name, dtype, error: `${err.code ?? ''} ${err.message}`.trim() });
+    }
+  }
+}
+
+const fmt = (v, d = 1) => (v === null || v === undefined ? 'n/a' : Number(v).toFixed(d));
+const rows = [['model', 'dtype', 'params', 'load ms', 'TTFT ms', 'decode tok/s', 'GB/s', 'limit tok/s', '% limit', 'cb p50 µs', 'cb p99 µs', 'iter p99 µs']];
+for (const r of results) {
+  if (r.error) {
+    rows.push([r.model, r.dtype, `error: ${r.error}`]);
+    continue;
+  }
+  rows.push([
+    r.model, r.dtype, `${(r.parameters / 1e6).toFixed(2)}M`, fmt(r.loadMs), fmt(r.ttftMsMedian, 2), fmt(r.decodeTokPerSecMedian),
+    fmt(r.effectiveGBps, 2), fmt(r.limitTokPerSec), r.shareOfLimit === null ? 'n/a' : `${(r.shareOfLimit * 100).toFixed(0)}%`,
+    fmt(r.deliveryUsP50), fmt(r.deliveryUsP99), fmt(r.streamUsP99),
+  ]);
+}
+const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => String(row[i] ?? '').length)));
+const line = (row) => row.map((c, i) => String(c ?? '').padEnd(widths[i])).join('  ');
+process.stdout.write(`\nnative engine benchmark — torch ${runtime.torchVersion}, ${args.device}, ${threads} threads, BLAS: ${runtime.blas.split(' (')[0]}\n`);
+process.stdout.write(`memory-read bandwidth: ${bandwidth ? `${fmt(bandwidth.bestGBps, 2)} GB/s (${bandwidth.source})` : 'not measured (pass --bandwidth-gbps for this device)'}\n`);
+process.stdout.write(`${maxNewTokens} new tokens after a ${promptTokens}-token prompt, median of ${runs} runs; cb = native callback, iter = engine AsyncIterable\n\n`);
+process.stdout.write(`${rows.map(line).join('\n')}\n\n`);
+process.stdout.write(`${JSON.stringify({ bench: 'native', at: new Date().toISOString(), device: args.device, threads, torch: runtime.torchVersion, blas: runtime.blas, bandwidth, syntheticParameters: syntheticParameterCount(LLAMA_100M), results })}\n`);

@@ -1,0 +1,313 @@
+#!/usr/bin/env node
+// SSE client benchmark: client-added TTFT at concurrency 1 / 256 / 1,024 against the emulator
+// running in a child process on 127.0.0.1, and SSE events parsed per second on one core; our
+// client side by side with the official `openai` package.
+//
+// Client-added TTFT = client's first-content stamp − the emulator's stamp taken just before it
+// wrote that token. The emulator puts its stamp in the first token's text; both processes read
+// CLOCK_MONOTONIC (process.hrtime.bigint()), so the stamps compare.
+//
+// Usage: npm run build && npm run bench:sse [-- --json out.json] [--quick]
+// AEB_DIST=<dir> points at another tsc output directory (default: <repo>/dist).
+
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const dist = resolve(process.env.AEB_DIST ?? join(repo, 'dist'));
+
+async function loadDist() {
+  try {
+    return await import(pathToFileURL(join(dist, 'backends/openai/index.js')).href);
+  } catch (err) {
+    console.error(`bench-sse: cannot load ${dist}/backends/openai/index.js (${err.message}); run "npm run build" first or set AEB_DIST`);
+    process.exit(2);
+  }
+}
+
+// ---------------------------------------------------------------- emulator (child process)
+
+async function runEmulatorChild() {
+  const { startOpenAIEmulator, encodeEvent } = await loadDist();
+  const model = 'bench-model';
+  const chunk = (choice, completion) =>
+    JSON.stringify({
+      id: 'chatcmpl-bench',
+      object: 'chat.completion.chunk',
+      created: 1_700_000_000,
+      model,
+      choices: [{ index: 0, logprobs: null, ...choice }],
+      usage: { prompt_tokens: 12, completion_tokens: completion, total_tokens: 12 + completion },
+    });
+  const role = encodeEvent(chunk({ delta: { role: 'assistant', content: '' }, finish_reason: null }, 0));
+  const tokenEvents = Array.from({ length: 4097 }, (_, i) => encodeEvent(chunk({ delta: { content: ' t' }, finish_reason: null }, i)));
+  const emu = await startOpenAIEmulator({
+    keepLog: false,
+    models: [{ id: model }],
+    respond: (req) => {
+      const b = req.body ?? {};
+      const n = Math.max(2, Math.min(4096, Number(b.max_tokens ?? 8)));
+      const itl = Number(b.bench_itl_ms ?? 10);
+      const [lo, hi] = b.bench_first_ms ?? [5, 20];
+      const steps = [{ write: role }];
+      steps.push({
+        delayMs: lo + Math.random() * (hi - lo),
+        firstToken: true,
+        write: (ns) => encodeEvent(chunk({ delta: { content: `${ns}|` }, finish_reason: null }, 1)),
+      });
+      for (let i = 2; i < n; i++) steps.push({ delayMs: itl, write: tokenEvents[i] });
+      steps.push({ delayMs: itl, write: encodeEvent(chunk({ delta: { content: ' end' }, finish_reason: 'length' }, n)) });
+      steps.push({ write: encodeEvent(JSON.stringify({ id: 'chatcmpl-bench', object: 'chat.completion.chunk', model, choices: [], usage: { prompt_tokens: 12, completion_tokens: n, total_tokens: 12 + n } })) });
+      steps.push({ write: 'data: [DONE]\n\n' });
+      return { steps };
+    },
+  });
+  process.stdout.write(`${JSON.stringify({ url: emu.url })}\n`);
+  process.on('SIGTERM', () => emu.close().then(() => process.exit(0)));
+  process.stdin.on('end', () => emu.close().then(() => process.exit(0)));
+  process.stdin.resume();
+}
+
+function startEmulatorProcess() {
+  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--emulator'], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+    env: { ...process.env, AEB_DIST: dist },
+  });
+  return new Promise((resolveUrl, reject) => {
+    let buf = '';
+    child.stdout.on('data', (d) => {
+      buf += d;
+      const nl = buf.indexOf('\n');
+      if (nl >= 0) resolveUrl({ child, url: JSON.parse(buf.slice(0, nl)).url });
+    });
+    child.once('exit', (code) => reject(new Error(`emulator child exited with ${code}`)));
+  });
+}
+
+// ---------------------------------------------------------------- load
+
+async function pool(total, concurrency, fn) {
+  let next = 0;
+  const worker = async () => {
+    while (next < total) await fn(next++);
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+}
+
+function q(values) {
+  const v = values.filter(Number.isFinite).sort((a, b) => a - b);
+  const at = (p) => (v.length ? v[Math.min(v.length - 1, Math.ceil(p * v.length) - 1)] : null);
+  return { n: v.length, p50: at(0.5), p90: at(0.9), p99: at(0.99), max: v.length ? v[v.length - 1] : null, mean: v.length ? v.reduce((a, b) => a + b, 0) / v.length : null };
+}
+
+async function measureLevel(name, level, oneRequest) {
+  // Warm-up round: opens the connections (excluded, as the runner excludes warmup requests).
+  await pool(level.concurrency, level.concurrency, (i) => oneRequest(i));
+  const added = [];
+  let failed = 0;
+  const loop = monitorEventLoopDelay({ resolution: 1 });
+  const cpu0 = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  loop.enable();
+  await pool(level.requests, level.concurrency, async (i) => {
+    const r = await oneRequest(i);
+    if (r === null) failed++;
+    else added.push(r);
+  });
+  loop.disable();
+  const wallS = Number(process.hrtime.bigint() - t0) / 1e9;
+  const cpu = process.cpuUsage(cpu0);
+  const chunks = level.requests * (level.tokens + 3);
+  return {
+    client: name,
+    concurrency: level.concurrency,
+    requests: level.requests,
+    failed,
+    clientAddedTtftMs: q(added),
+    eventLoopDelayP99Ms: loop.percentile(99) / 1e6,
+    chunksPerS: Math.round(chunks / wallS),
+    cpuUsPerChunk: (cpu.user + cpu.system) / chunks,
+    wallS,
+  };
+}
+
+function benchBody(level) {
+  return { bench_itl_ms: level.itlMs, bench_first_ms: level.firstMs };
+}
+
+async function ourClient(lib, url, level) {
+  const backend = lib.createOpenAIBackend({ endpoint: `${url}/v1`, maxSockets: level.concurrency, requestTimeoutMs: 60_000, extraBody: benchBody(level) });
+  await backend.open();
+  const settings = { maxNewTokens: level.tokens, minNewTokens: 0, temperature: 0 };
+  try {
+    return await measureLevel('aeb (node:http)', level, async (i) => {
+      const rec = await backend.generate({ index: i, text: `r${i}` }, settings);
+      if (!rec.success || rec.ttftMs === null) return null;
+      const serverNs = BigInt(rec.text.slice(0, rec.text.indexOf('|')));
+      const clientNs = rec.startNs + BigInt(Math.round(rec.ttftMs * 1e6));
+      return Number(clientNs - serverNs) / 1e6;
+    });
+  } finally {
+    await backend.close();
+  }
+}
+
+async function sdkClient(OpenAI, url, level) {
+  const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'bench', maxRetries: 0, timeout: 60_000 });
+  return measureLevel('openai package', level, async (i) => {
+    try {
+      const stream = await client.chat.completions.create({
+        model: 'bench-model',
+        messages: [{ role: 'user', content: `r${i}` }],
+        stream: true,
+        stream_options: { include_usage: true },
+        max_tokens: level.tokens,
+        ...benchBody(level),
+      });
+      let added = null;
+      for await (const chunk of stream) {
+        const content = chunk.choices[0]?.delta?.content;
+        if (added === null && content) {
+          const ns = process.hrtime.bigint();
+          added = Number(ns - BigInt(content.slice(0, content.indexOf('|')))) / 1e6;
+        }
+      }
+      return added;
+    } catch {
+      return null;
+    }
+  });
+}
+
+// ---------------------------------------------------------------- parse throughput
+
+function vllmPayload(events) {
+  const parts = [];
+  for (let i = 0; i < events; i++) {
+    parts.push(
+      `data: ${JSON.stringify({ id: 'chatcmpl-8f3a', object: 'chat.completion.chunk', created: 1_700_000_000, model: 'Qwen/Qwen3-8B', choices: [{ index: 0, delta: { content: ' token' }, logprobs: null, finish_reason: null }], usage: { prompt_tokens: 369, total_tokens: 370 + i, completion_tokens: i + 1 } })}\n\n`,
+    );
+  }
+  parts.push('data: [DONE]\n\n');
+  const all = Buffer.from(parts.join(''));
+  const reads = [];
+  for (let i = 0; i < all.length; i += 16 * 1024) reads.push(all.subarray(i, i + 16 * 1024));
+  return { reads, bytes: all.length };
+}
+
+async function bestOf(runs, fn) {
+  let best = Infinity;
+  let count = 0;
+  for (let r = 0; r < runs; r++) {
+    const t0 = process.hrtime.bigint();
+    count = await fn();
+    best = Math.min(best, Number(process.hrtime.bigint() - t0) / 1e9);
+  }
+  return { events: count, seconds: best, eventsPerS: Math.round(count / best) };
+}
+
+async function parseThroughput(lib, sdkStreaming, events) {
+  const { reads, bytes } = vllmPayload(events);
+  const { SseParser } = await import(pathToFileURL(join(dist, 'sse/index.js')).href);
+  const body = () =>
+    new Response(
+      new ReadableStream({
+        start(c) {
+          for (const r of reads) c.enqueue(r);
+          c.close();
+        },
+      }),
+    );
+  const out = { payloadMiB: bytes / 2 ** 20, readSizeKiB: 16 };
+  out['aeb SseParser (SSE only)'] = await bestOf(3, async () => {
+    const p = new SseParser();
+    let n = 0;
+    for (const r of reads) n += p.feed(r).length;
+    return n + p.end().length;
+  });
+  out['aeb OpenAIStreamProcessor (SSE + JSON + stamps)'] = await bestOf(3, async () => {
+    const proc = new lib.OpenAIStreamProcessor();
+    for (const r of reads) proc.feed(r, process.hrtime.bigint());
+    return proc.events;
+  });
+  out['openai _iterSSEMessages (SSE only)'] = await bestOf(3, async () => {
+    let n = 0;
+    for await (const _ of sdkStreaming._iterSSEMessages(body(), new AbortController())) n++;
+    return n;
+  });
+  out['openai Stream (SSE + JSON)'] = await bestOf(3, async () => {
+    let n = 0;
+    for await (const _ of sdkStreaming.Stream.fromSSEResponse(body(), new AbortController())) n++;
+    return n + 1; // + [DONE], which the SDK swallows
+  });
+  return out;
+}
+
+// ---------------------------------------------------------------- main
+
+async function main() {
+  const args = process.argv.slice(2);
+  if (args.includes('--emulator')) return runEmulatorChild();
+  const quick = args.includes('--quick');
+  const jsonIdx = args.indexOf('--json');
+  const lib = await loadDist();
+  const { default: OpenAI } = await import('openai');
+  const sdkStreaming = await import('openai/core/streaming');
+
+  // Aggregate chunk rate kept near what a loaded server emits (ITL grows with concurrency).
+  const levels = [
+    { concurrency: 1, requests: quick ? 30 : 200, tokens: 8, itlMs: 10, firstMs: [5, 20] },
+    { concurrency: 256, requests: quick ? 256 : 1024, tokens: 16, itlMs: 25, firstMs: [10, 100] },
+    { concurrency: 1024, requests: quick ? 1024 : 3072, tokens: 16, itlMs: 50, firstMs: [20, 200] },
+  ];
+  const started = Date.now();
+  const loadBefore = loadavg();
+  const { child, url } = await startEmulatorProcess();
+  const latency = [];
+  try {
+    for (const level of levels) {
+      latency.push({ ...(await ourClient(lib, url, level)), itlMs: level.itlMs, tokens: level.tokens });
+      latency.push({ ...(await sdkClient(OpenAI, url, level)), itlMs: level.itlMs, tokens: level.tokens });
+    }
+  } finally {
+    child.stdin.end();
+    child.kill('SIGTERM');
+  }
+  const parse = await parseThroughput(lib, sdkStreaming, quick ? 50_000 : 200_000);
+
+  const f = (x, d = 3) => (x === null || x === undefined ? '—' : x.toFixed(d));
+  console.log('\nClient-added TTFT (client first-content stamp − emulator write stamp), emulator in a child process on 127.0.0.1');
+  console.log('client              conc  reqs  fail   p50 ms   p90 ms   p99 ms   max ms  loop p99 ms  chunks/s  CPU µs/chunk');
+  for (const r of latency) {
+    const a = r.clientAddedTtftMs;
+    console.log(
+      `${r.client.padEnd(18)} ${String(r.concurrency).padStart(5)} ${String(r.requests).padStart(5)} ${String(r.failed).padStart(5)} ${f(a.p50).padStart(8)} ${f(a.p90).padStart(8)} ${f(a.p99).padStart(8)} ${f(a.max).padStart(8)} ${f(r.eventLoopDelayP99Ms, 2).padStart(12)} ${String(r.chunksPerS).padStart(9)} ${f(r.cpuUsPerChunk, 1).padStart(13)}`,
+    );
+  }
+  console.log(`\nSSE events parsed per second, one core (${f(parse.payloadMiB, 1)} MiB of vLLM chunks in ${parse.readSizeKiB} KiB reads, best of 3)`);
+  for (const [k, v] of Object.entries(parse)) {
+    if (typeof v === 'object') console.log(`${k.padEnd(50)} ${String(v.eventsPerS).padStart(10)} events/s`);
+  }
+  const result = {
+    node: process.version,
+    cpus: cpus().length,
+    // 1-minute load average before/after: latency percentiles on a shared machine depend on it.
+    loadAverage1m: { before: loadBefore[0], after: loadavg()[0] },
+    totalSeconds: (Date.now() - started) / 1000,
+    levels,
+    latency,
+    parse,
+  };
+  console.log(`\n${cpus().length} CPUs, 1-min load average ${loadBefore[0].toFixed(2)} before, ${loadavg()[0].toFixed(2)} after; ${result.totalSeconds.toFixed(0)} s in all`);
+  console.log(`\n${JSON.stringify(result)}`);
+  if (jsonIdx >= 0 && args[jsonIdx + 1]) writeFileSync(args[jsonIdx + 1], `${JSON.stringify(result, null, 2)}\n`);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,258 @@
+// Turns the bytes of one OpenAI-compatible streaming response into a timeline: the stamps
+// of content-bearing chunks with their token deltas, the text, usage and the outcome.
+// Pure: the caller stamps each read (process.hrtime.bigint() when the bytes arrived, before
+// any parsing) and passes the stamp with the bytes. Never throws on server input.
+
+import { SseParser, type SseEvent } from '../../sse/index.js';
+
+/** One content-bearing chunk. */
+export interface ContentChunk {
+  /** Arrival stamp of the read that completed this event. */
+  ns: bigint;
+  /** completion_tokens delta from continuous usage; null when the server does not send it. */
+  tokens: number | null;
+  /** Carries answer (non-reasoning) content. */
+  answer: boolean;
+  /** Carries reasoning content. */
+  reasoning: boolean;
+}
+
+export interface StreamUsage {
+  promptTokens: number | null;
+  completionTokens: number | null;
+  reasoningTokens: number | null;
+}
+
+export type StreamOutcome =
+  | { state: 'open' }
+  | { state: 'done'; ns: bigint; viaDoneMarker: boolean }
+  | { state: 'failed'; ns: bigint; error: string };
+
+const MAX_ERROR_SNIPPET = 300;
+
+function snippet(s: string): string {
+  return s.length > MAX_ERROR_SNIPPET ? `${s.slice(0, MAX_ERROR_SNIPPET)}…` : s;
+}
+
+function asRecord(v: unknown): Record<string, unknown> | null {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
+}
+
+function finiteCount(v: unknown): number | null {
+  return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : null;
+}
+
+/** Message of an error object as servers send it (`{error:{message}}`, `{error:"…"}`, `{object:"error",message}`). */
+export function serverErrorMessage(payload: unknown): string | null {
+  const obj = asRecord(payload);
+  if (obj === null) return null;
+  const err = obj['error'];
+  if (typeof err === 'string' && err.length > 0) return err;
+  const errObj = asRecord(err);
+  if (errObj !== null) {
+    const msg = errObj['message'];
+    const parts = [typeof msg === 'string' ? msg : JSON.stringify(errObj)];
+    if (typeof errObj['type'] === 'string') parts.push(`(type ${errObj['type']})`);
+    return parts.join(' ');
+  }
+  if (obj['object'] === 'error' && typeof obj['message'] === 'string') return obj['message'];
+  return null;
+}
+
+export class OpenAIStreamProcessor {
+  private readonly parser = new SseParser();
+  readonly chunks: ContentChunk[] = [];
+  private readonly textParts: string[] = [];
+  private readonly reasoningParts: string[] = [];
+  readonly usage: StreamUsage = { promptTokens: null, completionTokens: null, reasoningTokens: null };
+  /** Some chunk with choices carried usage: completion_tokens deltas are real token counts. */
+  continuousUsage = false;
+  finishReason: string | null = null;
+  toolCallChunks = 0;
+  events = 0;
+  /** feed() calls: network reads of the response body. */
+  reads = 0;
+  outcome: StreamOutcome = { state: 'open' };
+  private prevCompletionTokens = 0;
+  /** Sum of token deltas of reasoning-only chunks (continuous usage). */
+  private reasoningTokenSum = 0;
+
+  get text(): string {
+    return this.textParts.join('');
+  }
+
+  get reasoningText(): string {
+    return this.reasoningParts.join('');
+  }
+
+  get finished(): boolean {
+    return this.outcome.state !== 'open';
+  }
+
+  get comments(): number {
+    return this.parser.comments;
+  }
+
+  /** Bytes that arrived at `ns`. Returns true once the stream is finished (done or failed). */
+  feed(bytes: Uint8Array | string, ns: bigint): boolean {
+    if (this.finished) return true;
+    this.reads++;
+    let events: SseEvent[];
+    try {
+      events = this.parser.feed(bytes);
+    } catch (err) {
+      this.fail(ns, `unreadable event stream: ${(err as Error).message}`);
+      return true;
+    }
+    for (const ev of events) {
+      this.onEvent(ev, ns);
+      if (this.finished) break;
+    }
+    return this.finished;
+  }
+
+  /**
+   * The connection ended at `ns` (cleanly or not). A stream without `[DONE]` is a failure
+   * unless a finish_reason was seen (the generation did finish).
+   */
+  end(ns: bigint, cause?: string): void {
+    if (this.finished) return;
+    let events: SseEvent[] = [];
+    try {
+      events = this.parser.end();
+    } catch {
+      events = [];
+    }
+    for (const ev of events) {
+      this.onEvent(ev, ns);
+      if (this.finished) return;
+    }
+    if (this.finishReason !== null) {
+      this.outcome = { state: 'done', ns, viaDoneMarker: false };
+      return;
+    }
+    const why = cause ? ` (${cause})` : '';
+    this.fail(
+      ns,
+      `connection closed before [DONE] and without a finish_reason${why} after ${this.chunks.length} content chunk(s)`,
+    );
+  }
+
+  /** Mark the stream failed from outside (timeout, abort, socket error). */
+  fail(ns: bigint, error: string): void {
+    if (this.finished) return;
+    this.outcome = { state: 'failed', ns, error };
+  }
+
+  private onEvent(ev: SseEvent, ns: bigint): void {
+    this.events++;
+    if (ev.type === 'error') {
+      let message: string | null = null;
+      try {
+        message = serverErrorMessage(JSON.parse(ev.data));
+      } catch {
+        message = null;
+      }
+      this.fail(ns, `server sent an error event: ${snippet(message ?? ev.data)}`);
+      return;
+    }
+    if (ev.type !== 'message') return; // other named events carry nothing we measure
+    const data = ev.data;
+    if (data.charCodeAt(0) !== 123 /* '{': the common case skips the trims */) {
+      const trimmed = data.trim();
+      if (trimmed.length === 0) return;
+      if (trimmed === '[DONE]') {
+        this.outcome = { state: 'done', ns, viaDoneMarker: true };
+        return;
+      }
+    }
+    let payload: unknown;
+    try {
+      payload = JSON.parse(data);
+    } catch {
+      this.fail(ns, `malformed JSON in stream event: ${snippet(data)}`);
+      return;
+    }
+    const obj = asRecord(payload);
+    if (obj === null) {
+      this.fail(ns, `stream event is not a JSON object: ${snippet(data)}`);
+      return;
+    }
+    const errMsg = serverErrorMessage(obj);
+    if (errMsg !== null) {
+      this.fail(ns, `server reported an error in the stream: ${snippet(errMsg)}`);
+      return;
+    }
+    this.onChunk(obj, ns);
+  }
+
+  private onChunk(obj: Record<string, unknown>, ns: bigint): void {
+    const choices = Array.isArray(obj['choices']) ? (obj['choices'] as unknown[]) : [];
+    let answer = false;
+    let reasoning = false;
+    let tools = false;
+    for (const c of choices) {
+      const choice = asRecord(c);
+      if (choice === null) continue;
+      const fr = choice['finish_reason'];
+      if (typeof fr === 'string' && fr.length > 0) this.finishReason = fr;
+      // completions API
+      const text = choice['text'];
+      if (typeof text === 'string' && text.length > 0) {
+        this.textParts.push(text);
+        answer = true;
+      }
+      const delta = asRecord(choice['delta']);
+      if (delta === null) continue;
+      const content = delta['content'];
+      if (typeof content === 'string' && content.length > 0) {
+        this.textParts.push(content);
+        answer = true;
+      }
+      const rc = delta['reasoning_content'] ?? delta['reasoning'];
+      if (typeof rc === 'string' && rc.length > 0) {
+        this.reasoningParts.push(rc);
+        reasoning = true;
+      }
+      const tc = delta['tool_calls'];
+      if (Array.isArray(tc) && tc.length > 0) {
+        tools = true;
+        this.toolCallChunks++;
+      }
+    }
+
+    let tokens: number | null = null;
+    const usage = asRecord(obj['usage']);
+    if (usage !== null) {
+      const completion = finiteCount(usage['completion_tokens']);
+      const prompt = finiteCount(usage['prompt_tokens']);
+      if (prompt !== null) this.usage.promptTokens = prompt;
+      const details = asRecord(usage['completion_tokens_details']);
+      const rt = details === null ? null : finiteCount(details['reasoning_tokens']);
+      if (rt !== null) this.usage.reasoningTokens = rt;
+      if (completion !== null) {
+        // Usage on a chunk that has choices = vLLM's continuous_usage_stats.
+        if (choices.length > 0) {
+          this.continuousUsage = true;
+          tokens = Math.max(0, completion - this.prevCompletionTokens);
+          this.prevCompletionTokens = Math.max(this.prevCompletionTokens, completion);
+        }
+        this.usage.completionTokens = completion;
+      }
+    }
+
+    // Content-bearing: text/reasoning/tool calls, or (continuous usage) new tokens on a chunk
+    // that has choices. Never the role-only opener nor a usage-only chunk.
+    const newTokens = this.continuousUsage && tokens !== null && tokens > 0;
+    if (!(answer || reasoning || tools || newTokens)) return;
+    if (reasoning && !answer) this.reasoningTokenSum += tokens ?? 0;
+    this.chunks.push({ ns, tokens, answer: answer || tools, reasoning });
+  }
+
+  /** Reasoning tokens: from usage details when given, else the continuous-usage deltas of reasoning chunks. */
+  get reasoningTokens(): number | null {
+    if (this.usage.reasoningTokens !== null) return this.usage.reasoningTokens;
+    if (this.continuousUsage && this.reasoningParts.length > 0) return this.reasoningTokenSum;
+    return null;
+  }
+}

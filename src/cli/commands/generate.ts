@@ -1,0 +1,154 @@
+// `aeb generate`: one generation on the native engine from token ids, with its timings.
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { loadModel, type GenerateOptions, type GenerationResult, type LoadOptions } from '../../engine/index.js';
+import { CliError, EXIT } from '../errors.js';
+import { printJsonLine } from '../output.js';
+
+export interface GenerateCommandOptions {
+  model: string;
+  promptIds: number[];
+  maxNewTokens?: number;
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  seed?: number;
+  stopIds?: number[];
+  device?: string;
+  dtype?: 'f32' | 'bf16' | 'f16';
+  threads?: number;
+}
+
+/** The --json object (snake_case, milliseconds). */
+export interface GenerateReport {
+  model: string;
+  device: string;
+  dtype: string;
+  threads: number;
+  prompt_ids: number[];
+  generated_ids: number[];
+  stop_reason: GenerationResult['stopReason'];
+  prompt_tokens: number;
+  load_ms: number;
+  ttft_ms: number | null;
+  prefill_ms: number;
+  total_ms: number;
+  tokens_per_second: number | null;
+  /** Per generated token: its stamp − generation start. */
+  token_times_ms: number[];
+}
+
+export function parseIdList(text: string, what = 'token id list'): number[] {
+  const parts = text.split(',').map((s) => s.trim());
+  if (parts.length === 0 || parts.some((p) => p === '')) {
+    throw new InvalidArgumentError(`expected a comma-separated ${what} such as 1,2,3; got "${text}"`);
+  }
+  return parts.map((p) => {
+    if (!/^\d+$/.test(p) || !Number.isSafeInteger(Number(p))) {
+      throw new InvalidArgumentError(`"${p}" in "${text}" is not a non-negative integer token id`);
+    }
+    return Number(p);
+  });
+}
+
+const intArg = (name: string, min: number) => (v: string): number => {
+  if (!/^-?\d+$/.test(v.trim()) || Number(v) < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}, got "${v}"`);
+  return Number(v);
+};
+const numArg = (name: string) => (v: string): number => {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number, got "${v}"`);
+  return n;
+};
+
+/** Engine failures become CLI errors with the engine's code in the message. */
+function asCliError(err: unknown, exitCode: (typeof EXIT)[keyof typeof EXIT]): unknown {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (code === 'ADDON_NOT_BUILT') return err; // mapped to MISSING_COMPONENT by errors.ts
+  if (code === 'ADDON_LOAD_FAILED') return new CliError((err as Error).message, EXIT.MISSING_COMPONENT, { cause: err });
+  if (err instanceof RangeError || err instanceof TypeError) return new CliError((err as Error).message, EXIT.USAGE, { cause: err });
+  if (typeof code === 'string' && err instanceof Error) return new CliError(`${code}: ${err.message}`, exitCode, { cause: err });
+  return err;
+}
+
+export async function runGenerate(opts: GenerateCommandOptions): Promise<GenerateReport> {
+  const load: LoadOptions = {};
+  if (opts.device !== undefined) load.device = opts.device;
+  if (opts.dtype !== undefined) load.dtype = opts.dtype;
+  if (opts.threads !== undefined) load.threads = opts.threads;
+  const t0 = process.hrtime.bigint();
+  const model = await loadModel(opts.model, load).catch((e: unknown) => {
+    throw asCliError(e, EXIT.RUN_FAILED);
+  });
+  const loadMs = Number(process.hrtime.bigint() - t0) / 1e6;
+  try {
+    const gen: GenerateOptions = {};
+    if (opts.maxNewTokens !== undefined) gen.maxNewTokens = opts.maxNewTokens;
+    if (opts.temperature !== undefined) gen.temperature = opts.temperature;
+    if (opts.topK !== undefined) gen.topK = opts.topK;
+    if (opts.topP !== undefined) gen.topP = opts.topP;
+    if (opts.seed !== undefined) gen.seed = opts.seed;
+    if (opts.stopIds !== undefined) gen.stopIds = opts.stopIds;
+    let r: GenerationResult;
+    try {
+      r = await model.generate(opts.promptIds, gen).result;
+    } catch (e) {
+      throw asCliError(e, EXIT.RUN_FAILED);
+    }
+    return {
+      model: opts.model,
+      device: model.info.device,
+      dtype: model.info.dtype,
+      threads: model.info.threads,
+      prompt_ids: opts.promptIds,
+      generated_ids: r.ids,
+      stop_reason: r.stopReason,
+      prompt_tokens: r.promptTokens,
+      load_ms: loadMs,
+      ttft_ms: r.ttftMs,
+      prefill_ms: r.prefillMs,
+      total_ms: r.totalMs,
+      tokens_per_second: r.tokensPerSecond,
+      token_times_ms: r.tokenNs.map((ns) => Number(ns - r.startNs) / 1e6),
+    };
+  } finally {
+    model.dispose();
+  }
+}
+
+export function formatReport(r: GenerateReport): string {
+  const f = (v: number | null, unit: string, digits = 2) => (v === null ? 'n/a' : `${v.toFixed(digits)} ${unit}`);
+  return [
+    `model        ${r.model} (${r.device}, ${r.dtype}, ${r.threads} threads)`,
+    `generated    ${r.generated_ids.join(',')}`,
+    `tokens       ${r.generated_ids.length} (stop: ${r.stop_reason}; prompt ${r.prompt_tokens})`,
+    `load         ${f(r.load_ms, 'ms', 1)}`,
+    `prefill      ${f(r.prefill_ms, 'ms', 3)}`,
+    `ttft         ${f(r.ttft_ms, 'ms', 3)}`,
+    `total        ${f(r.total_ms, 'ms', 3)}`,
+    `decode rate  ${f(r.tokens_per_second, 'tokens/s', 1)}`,
+  ].join('\n');
+}
+
+export function register(program: Command): void {
+  program
+    .command('generate')
+    .description('Generate from token ids with the native libtorch engine and print the timings')
+    .requiredOption('--model <path>', 'checkpoint directory (config.json + *.safetensors)')
+    .requiredOption('--prompt-ids <ids>', 'prompt token ids, comma-separated (e.g. 1,2,3)', (v) => parseIdList(v, 'prompt id list'))
+    .option('--max-new-tokens <n>', 'generation budget (default 128)', intArg('--max-new-tokens', 1))
+    .option('--temperature <t>', '0 = greedy (default)', numArg('--temperature'))
+    .option('--top-k <k>', 'top-k sampling (0 = off)', intArg('--top-k', 0))
+    .option('--top-p <p>', 'nucleus sampling (1 = off)', numArg('--top-p'))
+    .option('--seed <s>', 'sampling seed', intArg('--seed', 0))
+    .option('--stop-ids <ids>', "stop token ids (replace the model's eos ids)", (v) => parseIdList(v, 'stop id list'))
+    .option('--device <device>', 'cpu | cuda | cuda:N (default cpu)')
+    .addOption(new Option('--dtype <dtype>', 'compute dtype (default f32)').choices(['f32', 'bf16', 'f16']))
+    .option('--threads <n>', 'CPU threads (default: available cores)', intArg('--threads', 1))
+    .option('--json', 'print one JSON object instead of text')
+    .action(async (o: GenerateCommandOptions & { json?: boolean }) => {
+      const { json, ...opts } = o;
+      const report = await runGenerate(opts);
+      if (json) printJsonLine(report);
+      else process.stdout.write(`${formatReport(report)}\n`);
+    });
+}

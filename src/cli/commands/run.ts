@@ -1,0 +1,97 @@
+// aeb run [config.yaml] [a.b.c=value …] [--flags]: one benchmark run.
+import type { Command } from 'commander';
+import { loadConfig } from '../../config/load.js';
+import { runErrorMessage } from '../../results/master-csv.js';
+import { runConfigured } from '../../runner/pipeline.js';
+import { installInterruptHandler } from '../interrupt.js';
+import { createLogger, printJsonLine } from '../output.js';
+import { createProgress } from '../progress.js';
+import { formatSummary } from '../summary-text.js';
+import { defaultModelLabel, pipelineDeps } from '../wiring.js';
+import { flagOverrides, outcomeExitCode, parseIntOption, parseNumberOption, runJson, splitArgs } from './shared.js';
+
+/** Flag → config key. Flags win over the file and positional overrides. */
+export const RUN_FLAG_KEYS: Record<string, string> = {
+  model: 'backend.model', backend: 'backend.type', endpoint: 'backend.endpoint', api: 'backend.api', device: 'backend.device',
+  dtype: 'backend.torch_dtype', threads: 'backend.threads',
+  dataset: 'scenario.dataset_name', textColumn: 'scenario.text_column_name', numPrompts: 'scenario.num_samples',
+  sampling: 'scenario.sampling', seed: 'scenario.seed', maxPromptTokens: 'scenario.max_prompt_tokens',
+  reasoning: 'scenario.reasoning', maxNewTokens: 'scenario.generate_kwargs.max_new_tokens', minNewTokens: 'scenario.generate_kwargs.min_new_tokens',
+  temperature: 'scenario.temperature',
+  concurrency: 'load.concurrency', rate: 'load.rate', arrival: 'load.arrival', burstiness: 'load.burstiness', maxConcurrency: 'load.max_concurrency',
+  warmup: 'runner.warmup_requests', maxConsecutiveFailures: 'runner.max_consecutive_failures', idleSeconds: 'metrics.idle_seconds',
+  country: 'metrics.country_iso_code', region: 'metrics.region', outputDir: 'results.output_dir', masterCsv: 'results.master_csv',
+};
+
+export function addRunFlags(cmd: Command): Command {
+  return cmd
+    .option('--model <id|path>', 'model directory (native) or served model name (OpenAI/vLLM); default: the built-in default model')
+    .option('--backend <type>', 'native (alias pytorch) or openai (alias vllm)')
+    .option('--endpoint <url>', 'OpenAI-compatible base URL, e.g. http://localhost:8000/v1')
+    .option('--api <api>', 'chat or completions')
+    .option('--device <device>', 'cpu, cuda or cuda:N (native)')
+    .option('--dtype <dtype>', 'auto, float32, bfloat16 or float16 (native)')
+    .option('--threads <n>', 'CPU threads (native)', parseIntOption('threads'))
+    .option('--dataset <source>', 'builtin, a .jsonl/.csv/.parquet file or a Hugging Face dataset id')
+    .option('--text-column <name>', 'dataset column holding the prompt (default text)')
+    .option('--num-prompts <n>', 'number of prompts (default: all)', parseIntOption('num-prompts'))
+    .option('--sampling <how>', 'first (in order, as before) or random (seeded)')
+    .option('--seed <n>', 'sampling/generation seed', parseIntOption('seed'))
+    .option('--max-prompt-tokens <n>', 'truncate prompts to this many tokens', parseIntOption('max-prompt-tokens'))
+    .option('--reasoning <state>', 'reasoning switch: on/off/true/false/"On (High)"/…')
+    .option('--max-new-tokens <n>', 'new tokens at most', parseIntOption('max-new-tokens'))
+    .option('--min-new-tokens <n>', 'new tokens at least', parseIntOption('min-new-tokens'))
+    .option('--temperature <t>', 'sampling temperature (0 = greedy)', parseNumberOption('temperature'))
+    .option('--concurrency <n>', 'closed loop with N requests in flight (sets load.mode=concurrency)', parseIntOption('concurrency'))
+    .option('--rate <r>', 'open loop at r requests/s (sets load.mode=rate)', parseNumberOption('rate'))
+    .option('--arrival <process>', 'constant, poisson or gamma (rate mode)')
+    .option('--burstiness <b>', 'gamma shape: 1 = Poisson, < 1 burstier', parseNumberOption('burstiness'))
+    .option('--max-concurrency <n>', 'cap on requests in flight (rate mode)', parseIntOption('max-concurrency'))
+    .option('--warmup <n>', 'warmup requests excluded from statistics (default 1)', parseIntOption('warmup'))
+    .option('--max-consecutive-failures <n>', 'stop after N failures in a row, keeping results (0 = never; default 5)', parseIntOption('max-consecutive-failures'))
+    .option('--idle-seconds <s>', 'idle power baseline before the run', parseNumberOption('idle-seconds'))
+    .option('--no-energy', 'do not measure energy')
+    .option('--country <ISO3>', 'country for grid carbon intensity (e.g. USA, FRA)')
+    .option('--region <name>', 'region for grid carbon intensity (e.g. california)')
+    .option('--output-dir <dir>', 'results directory (master_results.csv, individual_runs/, logs/)')
+    .option('--master-csv <file>', 'master results file (default <output-dir>/master_results.csv)')
+    .option('--json', 'print one JSON object per run on stdout (logs go to stderr)')
+    .option('-q, --quiet', 'no progress or log output');
+}
+
+export function runOverrides(opts: Record<string, unknown>): string[] {
+  const out = flagOverrides(RUN_FLAG_KEYS, opts);
+  if (opts.concurrency !== undefined && opts.rate === undefined) out.push('load.mode=concurrency');
+  if (opts.rate !== undefined) out.push('load.mode=rate');
+  if (opts.energy === false) out.push('metrics.enabled=false');
+  return out;
+}
+
+export function register(program: Command): void {
+  const cmd = program
+    .command('run')
+    .description('run one benchmark: [config.yaml] (old format accepted) plus a.b.c=value overrides and flags')
+    .argument('[args...]', 'config file and/or a.b.c=value overrides');
+  addRunFlags(cmd).action(async (args: string[], opts: Record<string, unknown>) => {
+    const log = createLogger({ quiet: opts.quiet === true });
+    const { file, overrides } = await splitArgs(args);
+    const { config, warnings } = await loadConfig({ file, overrides: [...overrides, ...runOverrides(opts)] });
+    for (const w of warnings) log.warn(w);
+    const interrupt = installInterruptHandler({ onSignal: (s) => log.warn(`${s}: stopping, cancelling in-flight requests, writing finished results`) });
+    const progress = createProgress('run', log, { quiet: opts.quiet === true });
+    try {
+      const modelName = await defaultModelLabel(config);
+      const outcome = await runConfigured(config, pipelineDeps({
+        log: (m) => log.info(m), signal: interrupt.signal, onProgress: (e) => progress.update(e),
+      }), modelName ? { modelName } : {});
+      progress.stop();
+      if (opts.json) printJsonLine(runJson(outcome, { model: modelName ?? config.backend.model }));
+      else if (outcome.summary) process.stdout.write(formatSummary(`run ${outcome.runId} (${outcome.status})`, outcome.summary, runErrorMessage(outcome.summary)) + `\nresults: ${outcome.files.dir}\n`);
+      if (outcome.status === 'failed') log.error(`run failed: ${outcome.error}`);
+      process.exitCode = outcomeExitCode(outcome, interrupt.exitCode());
+    } finally {
+      progress.stop();
+      interrupt.dispose();
+    }
+  });
+}

@@ -1,0 +1,136 @@
+// The CLI's bridge to the engine-side modules (native backend, OpenAI client, energy, text
+// pipeline, default model). Loaded with dynamic import() so the runner, results and tests
+// never depend on them, and a missing piece gives a clear message instead of a crash.
+import { cpus, hostname, platform, release, totalmem } from 'node:os';
+import type { Backend, ReasoningSettings } from '../backends/types.js';
+import { backendKind } from '../config/load.js';
+import type { BenchmarkConfig } from '../config/schema.js';
+import type { EnergyMonitor } from '../energy/types.js';
+import type { BackendContext, PipelineDeps, Tokenizer } from '../runner/pipeline.js';
+import type { EmissionsFigure } from '../runner/summary.js';
+import { CliError, EXIT } from './errors.js';
+
+async function optionalImport<T>(load: () => Promise<T>, what: string): Promise<T> {
+  try {
+    return await load();
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ERR_MODULE_NOT_FOUND')
+      throw new CliError(`${what} is not available in this build (${(e as Error).message})`, EXIT.MISSING_COMPONENT, { cause: e });
+    throw e;
+  }
+}
+
+const DTYPES: Record<string, 'f32' | 'bf16' | 'f16' | undefined> = {
+  auto: undefined, float32: 'f32', f32: 'f32', bfloat16: 'bf16', bf16: 'bf16', float16: 'f16', f16: 'f16',
+};
+
+/** 'cuda' + device_ids [1] → 'cuda:1'; everything else as configured. */
+export function nativeDevice(config: BenchmarkConfig): string {
+  const { device, device_ids } = config.backend;
+  if (device === 'cuda' && device_ids && device_ids.length > 0) return `cuda:${device_ids[0]}`;
+  return device;
+}
+
+/** The model directory for the native engine: the configured one or the built-in default model. */
+export async function nativeModelPath(config: BenchmarkConfig): Promise<string> {
+  if (config.backend.model) return config.backend.model;
+  const m = await optionalImport(() => import('../models/default-model.js'), 'the built-in default model (src/models/default-model)');
+  return m.ensureDefaultModel();
+}
+
+/** The label results use for a run of the built-in default model (null when a model is configured). */
+export async function defaultModelLabel(config: BenchmarkConfig): Promise<string | null> {
+  if (backendKind(config) !== 'native' || config.backend.model || config.results.model_name) return null;
+  try {
+    return (await import('../models/default-model.js')).DEFAULT_MODEL_ID;
+  } catch {
+    return null;
+  }
+}
+
+type TextPipeline = Awaited<ReturnType<(typeof import('../text/pipeline.js'))['loadTextPipeline']>>;
+const pipelines = new Map<string, Promise<TextPipeline>>();
+
+function textPipeline(modelPath: string): Promise<TextPipeline> {
+  let p = pipelines.get(modelPath);
+  if (!p) {
+    p = optionalImport(() => import('../text/pipeline.js'), 'the text pipeline (src/text)').then((m) => m.loadTextPipeline(modelPath));
+    pipelines.set(modelPath, p);
+  }
+  return p;
+}
+
+export async function createBackend(config: BenchmarkConfig, ctx: BackendContext): Promise<Backend> {
+  if (backendKind(config) === 'openai') {
+    const m = await optionalImport(() => import('../backends/openai/index.js'), 'the OpenAI-compatible backend (src/backends/openai)');
+    return m.createOpenAIBackend({
+      endpoint: config.backend.endpoint!,
+      ...(config.backend.model ? { model: config.backend.model } : {}),
+      ...(config.backend.api_key ? { apiKey: config.backend.api_key } : {}),
+      api: config.backend.api,
+      requestTimeoutMs: config.backend.request_timeout_ms,
+    });
+  }
+  const modelPath = await nativeModelPath(config);
+  const m = await optionalImport(() => import('../backends/native.js'), 'the native backend (src/backends/native)');
+  const text = await textPipeline(modelPath);
+  const reasoning: ReasoningSettings | undefined = ctx.reasoning ?? undefined;
+  const dtype = DTYPES[config.backend.torch_dtype];
+  return m.createNativeBackend({
+    modelPath,
+    device: nativeDevice(config),
+    ...(dtype ? { dtype } : {}),
+    ...(config.backend.threads ? { threads: config.backend.threads } : {}),
+    ...(config.backend.max_seq_len ? { maxSeqLen: config.backend.max_seq_len } : {}),
+    encode: async (prompt) => text.encodePrompt(prompt, reasoning),
+    decode: (ids) => text.decode(ids),
+  });
+}
+
+export async function createEnergyMonitor(config: BenchmarkConfig): Promise<EnergyMonitor | null> {
+  if (!config.metrics.enabled || config.metrics.type === 'none') return null;
+  const m = await optionalImport(() => import('../energy/index.js'), 'the energy module (src/energy)');
+  const { device, device_ids } = config.backend;
+  let gpu: { cudaOrdinals?: number[]; deviceIds?: number[] } | false;
+  if (backendKind(config) === 'openai') gpu = device_ids ? { deviceIds: device_ids } : false; // a server's GPUs: NVML indices
+  else if (device === 'cpu') gpu = false;
+  else gpu = { cudaOrdinals: device_ids ?? [device.includes(':') ? Number(device.split(':')[1]) : 0] };
+  return m.createEnergyMonitor({ gpu, idleSeconds: config.metrics.idle_seconds });
+}
+
+export async function emissions(joules: number, config: BenchmarkConfig): Promise<EmissionsFigure | null> {
+  const m = await optionalImport(() => import('../energy/index.js'), 'the energy module (src/energy)');
+  const r = m.emissionsFor(joules, {
+    ...(config.metrics.country_iso_code ? { countryIsoCode: config.metrics.country_iso_code } : {}),
+    ...(config.metrics.region ? { region: config.metrics.region } : {}),
+  });
+  return { grams: r.grams, intensityGPerKwh: r.intensityGPerKWh, source: [r.source, r.region].filter(Boolean).join(', ') };
+}
+
+export async function tokenizer(config: BenchmarkConfig): Promise<Tokenizer | null> {
+  if (backendKind(config) !== 'native') return null;
+  const text = await textPipeline(await nativeModelPath(config));
+  return { encode: (s) => text.tokenizer.encode(s), decode: (ids) => text.decode(ids) };
+}
+
+/** Machine description for reports; the native runtime (libtorch load: ~1 s) only for native runs or when asked. */
+export async function environment(config?: BenchmarkConfig): Promise<Record<string, unknown>> {
+  const env: Record<string, unknown> = {
+    node: process.version, platform: platform(), release: release(), arch: process.arch, hostname: hostname(),
+    cpu: cpus()[0]?.model ?? null, cpu_count: cpus().length, memory_bytes: totalmem(),
+    cuda_visible_devices: process.env.CUDA_VISIBLE_DEVICES ?? null,
+  };
+  if (config && backendKind(config) !== 'native') return env;
+  try {
+    const m = await import('../native/index.js');
+    env.native = m.nativeRuntimeInfo();
+  } catch (e) {
+    env.native = { unavailable: (e as Error).message };
+  }
+  return env;
+}
+
+export function pipelineDeps(extra: Partial<PipelineDeps> = {}): PipelineDeps {
+  return { createBackend, createEnergyMonitor, emissions, tokenizer, environment, ...extra };
+}

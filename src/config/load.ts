@@ -1,0 +1,98 @@
+// Loading a run configuration: YAML file (old format accepted) → a.b.c=value overrides →
+// validation. Errors name the key, the value given and the allowed values.
+import { readFile } from 'node:fs/promises';
+import { parse as parseYaml } from 'yaml';
+import type { z } from 'zod';
+import { applyOverrides, parseOverride, type Override } from './overrides.js';
+import { configSchema, knownKeyPaths, type BenchmarkConfig } from './schema.js';
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+  constructor(message: string, readonly problems: string[] = []) {
+    super(message);
+  }
+}
+
+export interface LoadedConfig {
+  config: BenchmarkConfig;
+  /** Unknown keys and other non-fatal remarks. */
+  warnings: string[];
+  source: string | null;
+}
+
+function valueAt(obj: unknown, path: readonly PropertyKey[]): unknown {
+  let node = obj;
+  for (const seg of path) {
+    if (node === null || typeof node !== 'object') return undefined;
+    node = (node as Record<PropertyKey, unknown>)[seg];
+  }
+  return node;
+}
+
+function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
+  const key = issue.path.map(String).join('.') || '(top level)';
+  const got = valueAt(input, issue.path);
+  const shown = got === undefined ? 'missing' : JSON.stringify(got);
+  if (issue.code === 'invalid_value' && 'values' in issue)
+    return `${key}: ${shown} is not allowed; allowed values: ${issue.values.map(String).join(', ')}`;
+  if (issue.code === 'custom') return `${key} ${issue.message}`;
+  return `${key}: ${issue.message} (got ${shown})`;
+}
+
+function unknownKeys(raw: Record<string, unknown>): string[] {
+  const known = knownKeyPaths();
+  const out: string[] = [];
+  for (const [top, v] of Object.entries(raw)) {
+    if (!known.has(top)) {
+      out.push(top);
+      continue;
+    }
+    if (v && typeof v === 'object' && !Array.isArray(v))
+      for (const k of Object.keys(v)) if (!known.has(`${top}.${k}`)) out.push(`${top}.${k}`);
+  }
+  return out;
+}
+
+/** Validates an already-parsed config object (after overrides). */
+export function validateConfig(raw: unknown, source: string | null = null): LoadedConfig {
+  if (raw === null || raw === undefined) raw = {};
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(`${source ?? 'config'}: the top level must be a map of sections (name, backend, scenario, …)`);
+  const result = configSchema.safeParse(raw);
+  if (!result.success) {
+    const problems = result.error.issues.map((i) => describeIssue(i, raw));
+    throw new ConfigError(`invalid configuration${source ? ` in ${source}` : ''}:\n  ${problems.join('\n  ')}`, problems);
+  }
+  const warnings = unknownKeys(raw as Record<string, unknown>).map((k) => `unknown key ${k} ignored`);
+  return { config: result.data, warnings, source };
+}
+
+/** The YAML file as a plain object (no validation). */
+export async function readConfigObject(file: string): Promise<Record<string, unknown>> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`cannot read config file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(text);
+  } catch (e) {
+    throw new ConfigError(`${file} is not valid YAML: ${(e as Error).message}`);
+  }
+  if (parsed !== null && parsed !== undefined && (typeof parsed !== 'object' || Array.isArray(parsed)))
+    throw new ConfigError(`${file}: the top level must be a map of sections (name, backend, scenario, …)`);
+  return (parsed as Record<string, unknown>) ?? {};
+}
+
+export async function loadConfig(opts: { file?: string | null; overrides?: readonly (string | Override)[]; base?: Record<string, unknown> } = {}): Promise<LoadedConfig> {
+  let raw: Record<string, unknown> = opts.base ? structuredClone(opts.base) : {};
+  if (opts.file) raw = { ...raw, ...(await readConfigObject(opts.file)) };
+  const overrides = (opts.overrides ?? []).map((o) => (typeof o === 'string' ? parseOverride(o) : o));
+  return validateConfig(applyOverrides(raw, overrides), opts.file ?? null);
+}
+
+/** `pytorch` is our native engine; `vllm` our OpenAI-compatible client. */
+export function backendKind(config: BenchmarkConfig): 'native' | 'openai' {
+  return config.backend.type === 'pytorch' || config.backend.type === 'native' ? 'native' : 'openai';
+}

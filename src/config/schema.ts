@@ -1,0 +1,134 @@
+// The run configuration: the old YAML format (name/backend/scenario/metrics/reporter) plus our
+// additions (load, runner, results). Backend `pytorch` is our native engine, `vllm` the
+// OpenAI-compatible client. Values are validated with messages naming the key and the
+// allowed values; unknown keys are reported as warnings (old files carry keys we ignore).
+import { z } from 'zod';
+import { parseReasoningState } from '../formatters/reasoning-state.js';
+
+const boolish = z.preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean());
+const posInt = z.number().int().positive();
+const nonNegInt = z.number().int().nonnegative();
+
+export const BACKEND_TYPES = ['native', 'pytorch', 'openai', 'vllm'] as const;
+
+const backendSchema = z.object({
+  type: z.enum(BACKEND_TYPES).default('native'),
+  model: z.string().min(1).nullable().default(null),
+  endpoint: z.string().url().nullable().default(null),
+  api: z.enum(['chat', 'completions']).default('chat'),
+  api_key: z.string().nullable().default(null),
+  device: z.string().regex(/^(cpu|cuda(:\d+)?)$/, 'must be cpu, cuda or cuda:N').default('cpu'),
+  device_ids: z.array(nonNegInt).nullable().default(null),
+  torch_dtype: z.enum(['auto', 'float32', 'bfloat16', 'float16', 'f32', 'bf16', 'f16']).default('auto'),
+  device_map: z.string().nullable().default(null),
+  threads: posInt.nullable().default(null),
+  max_seq_len: posInt.nullable().default(null),
+  tokenizer: z.string().nullable().default(null),
+  request_timeout_ms: nonNegInt.default(600_000),
+});
+
+const scenarioSchema = z.object({
+  dataset_name: z.string().min(1).nullable().default(null),
+  text_column_name: z.string().min(1).default('text'),
+  num_samples: posInt.nullable().default(null),
+  sampling: z.enum(['first', 'random']).default('first'),
+  seed: z.number().int().default(42),
+  max_prompt_tokens: posInt.nullable().default(null),
+  /** true/false, or a models-CSV style state ("On (High)", "Off (N/A)", "low", …). */
+  reasoning: z
+    .preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.union([z.boolean(), z.string()]))
+    .superRefine((v, ctx) => {
+      if (typeof v !== 'string') return;
+      try {
+        parseReasoningState(v);
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', message: (e as Error).message });
+      }
+    })
+    .nullable()
+    .default(null),
+  reasoning_params: z.record(z.string(), z.unknown()).nullable().default(null),
+  temperature: z.number().min(0).default(0),
+  top_p: z.number().gt(0).max(1).nullable().default(null),
+  top_k: nonNegInt.nullable().default(null),
+  generate_kwargs: z
+    .object({ max_new_tokens: posInt.default(100), min_new_tokens: nonNegInt.default(0) })
+    .loose()
+    .default({ max_new_tokens: 100, min_new_tokens: 0 }),
+});
+
+const metricsSchema = z.object({
+  type: z.enum(['codecarbon', 'native', 'nvml', 'none']).default('native'),
+  enabled: boolish.default(true),
+  project_name: z.string().nullable().default(null),
+  output_dir: z.string().nullable().default(null),
+  country_iso_code: z.string().regex(/^[A-Za-z]{3}$/, 'must be a 3-letter ISO 3166 code such as USA or FRA').nullable().default(null),
+  region: z.string().nullable().default(null),
+  idle_seconds: z.number().nonnegative().default(0),
+});
+
+const reporterSchema = z.object({
+  type: z.enum(['csv']).default('csv'),
+  output_file: z.string().nullable().default(null),
+});
+
+const loadSchema = z.object({
+  mode: z.enum(['sequential', 'concurrency', 'rate']).default('sequential'),
+  concurrency: posInt.default(1),
+  rate: z.number().positive().nullable().default(null),
+  arrival: z.enum(['constant', 'poisson', 'gamma']).default('poisson'),
+  burstiness: z.number().positive().default(1),
+  seed: z.number().int().default(0),
+  max_concurrency: posInt.nullable().default(null),
+});
+
+const runnerSchema = z.object({
+  warmup_requests: nonNegInt.default(1),
+  max_consecutive_failures: nonNegInt.default(5),
+});
+
+const resultsSchema = z.object({
+  output_dir: z.string().min(1).default('./results'),
+  master_csv: z.string().nullable().default(null),
+  model_name: z.string().nullable().default(null),
+  model_class: z.string().default(''),
+  task: z.string().default('text_generation'),
+  reasoning_state: z.string().nullable().default(null),
+});
+
+export const configSchema = z
+  .object({
+    name: z.string().min(1).default('aeb-run'),
+    backend: backendSchema.default(backendSchema.parse({})),
+    scenario: scenarioSchema.default(scenarioSchema.parse({})),
+    metrics: metricsSchema.default(metricsSchema.parse({})),
+    reporter: reporterSchema.default(reporterSchema.parse({})),
+    load: loadSchema.default(loadSchema.parse({})),
+    runner: runnerSchema.default(runnerSchema.parse({})),
+    results: resultsSchema.default(resultsSchema.parse({})),
+  })
+  .superRefine((c, ctx) => {
+    if ((c.backend.type === 'vllm' || c.backend.type === 'openai') && !c.backend.endpoint)
+      ctx.addIssue({ code: 'custom', path: ['backend', 'endpoint'], message: `is required for backend type ${c.backend.type} (e.g. http://localhost:8000/v1)` });
+    if ((c.backend.type === 'vllm' || c.backend.type === 'openai') && !c.backend.model)
+      ctx.addIssue({ code: 'custom', path: ['backend', 'model'], message: `is required for backend type ${c.backend.type} (the served model name)` });
+    if (c.load.mode === 'rate' && c.load.rate === null)
+      ctx.addIssue({ code: 'custom', path: ['load', 'rate'], message: 'is required when load.mode is rate (requests per second)' });
+    const g = c.scenario.generate_kwargs;
+    if (g.min_new_tokens > g.max_new_tokens)
+      ctx.addIssue({ code: 'custom', path: ['scenario', 'generate_kwargs', 'min_new_tokens'], message: `(${g.min_new_tokens}) must not exceed max_new_tokens (${g.max_new_tokens})` });
+  });
+
+export type BenchmarkConfig = z.output<typeof configSchema>;
+
+/** Every key the schema knows, as dotted paths (for unknown-key warnings). */
+export function knownKeyPaths(): Set<string> {
+  const out = new Set<string>();
+  const sections = { backend: backendSchema, scenario: scenarioSchema, metrics: metricsSchema, reporter: reporterSchema, load: loadSchema, runner: runnerSchema, results: resultsSchema };
+  out.add('name');
+  for (const [name, schema] of Object.entries(sections)) {
+    out.add(name);
+    for (const key of Object.keys(schema.shape)) out.add(`${name}.${key}`);
+  }
+  return out;
+}

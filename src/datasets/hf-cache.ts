@@ -1,0 +1,114 @@
+// Hugging Face dataset ids (ORG/NAME) resolved from the local hub cache, laid out the way the
+// huggingface_hub library writes it: $HF_HUB_CACHE (or $HF_HOME/hub, or
+// ~/.cache/huggingface/hub)/datasets--ORG--NAME/{refs/main, snapshots/<sha>/<files>}.
+// When the dataset is not cached it is downloaded into that same layout (unless
+// HF_HUB_OFFLINE is set or the network is unreachable, which gives a clear error).
+import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { dirname, join, relative, sep } from 'node:path';
+import { DatasetError, formatOf } from './files.js';
+
+const HF_ID = /^[A-Za-z0-9][A-Za-z0-9._-]*\/[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+export function isHubDatasetId(s: string): boolean {
+  return HF_ID.test(s) && formatOf(s) === null;
+}
+
+export function hubCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.HF_HUB_CACHE) return env.HF_HUB_CACHE;
+  if (env.HF_HOME) return join(env.HF_HOME, 'hub');
+  return join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'huggingface', 'hub');
+}
+
+export function datasetRepoDir(id: string, env: NodeJS.ProcessEnv = process.env): string {
+  return join(hubCacheDir(env), `datasets--${id.replace('/', '--')}`);
+}
+
+async function walk(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    // Snapshot entries are symlinks into blobs/: follow them.
+    const isDir = e.isDirectory() || (e.isSymbolicLink() && (await stat(p).then((s) => s.isDirectory(), () => false)));
+    if (isDir) out.push(...(await walk(p)));
+    else out.push(p);
+  }
+  return out;
+}
+
+/** Data files of a snapshot, train split first, then by path. */
+function rankDataFiles(files: string[], root: string): string[] {
+  const data = files.filter((f) => formatOf(f) !== null && !relative(root, f).split(sep).some((s) => s.startsWith('.')));
+  const score = (f: string) => {
+    const rel = relative(root, f).toLowerCase();
+    return (formatOf(f) === 'parquet' ? 0 : 10) + (/(^|[/_-])train([/_.-]|$)/.test(rel) ? 0 : 5) + (/(test|valid)/.test(rel) ? 20 : 0);
+  };
+  return data.sort((a, b) => score(a) - score(b) || a.localeCompare(b));
+}
+
+/** The cached data files of `id`, or null when the dataset is not in the cache. */
+export async function findCachedDataset(id: string, env: NodeJS.ProcessEnv = process.env): Promise<string[] | null> {
+  const repo = datasetRepoDir(id, env);
+  let snapshots: string[];
+  try {
+    snapshots = await readdir(join(repo, 'snapshots'));
+  } catch {
+    return null;
+  }
+  const ref = await readFile(join(repo, 'refs', 'main'), 'utf8').then((s) => s.trim(), () => null);
+  const ordered = ref && snapshots.includes(ref) ? [ref, ...snapshots.filter((s) => s !== ref)] : snapshots;
+  for (const snap of ordered) {
+    const root = join(repo, 'snapshots', snap);
+    const files = rankDataFiles(await walk(root), root);
+    if (files.length > 0) {
+      // All shards of the best-ranked kind and split, so a split in several files is read whole.
+      const first = files[0]!;
+      const group = dirname(first);
+      return files.filter((f) => dirname(f) === group && formatOf(f) === formatOf(first));
+    }
+  }
+  return null;
+}
+
+interface HubInfo {
+  sha: string;
+  siblings: { rfilename: string }[];
+}
+
+/** Downloads the data files of `id` into the hub cache layout and returns their paths. */
+export async function downloadDataset(id: string, opts: { env?: NodeJS.ProcessEnv; endpoint?: string; timeoutMs?: number } = {}): Promise<string[]> {
+  const env = opts.env ?? process.env;
+  if (env.HF_HUB_OFFLINE && env.HF_HUB_OFFLINE !== '0')
+    throw new DatasetError(`dataset ${id} is not in the Hugging Face cache (${hubCacheDir(env)}) and HF_HUB_OFFLINE is set; download it on a connected machine (e.g. \`huggingface-cli download --repo-type dataset ${id}\`) or pass a local file`);
+  const endpoint = (opts.endpoint ?? env.HF_ENDPOINT ?? 'https://huggingface.co').replace(/\/+$/, '');
+  const headers: Record<string, string> = env.HF_TOKEN ? { authorization: `Bearer ${env.HF_TOKEN}` } : {};
+  const get = async (url: string) => {
+    let res: Response;
+    try {
+      res = await fetch(url, { headers, signal: AbortSignal.timeout(opts.timeoutMs ?? 60_000) });
+    } catch (e) {
+      throw new DatasetError(`dataset ${id} is not in the Hugging Face cache (${hubCacheDir(env)}) and could not be downloaded from ${endpoint} (${(e as Error).message}); download it on a connected machine or pass a local file`);
+    }
+    if (!res.ok) throw new DatasetError(`downloading dataset ${id}: ${url} answered HTTP ${res.status}${res.status === 401 || res.status === 404 ? ' (unknown or gated dataset; set HF_TOKEN if it is gated)' : ''}`);
+    return res;
+  };
+  const info = (await (await get(`${endpoint}/api/datasets/${id}`)).json()) as HubInfo;
+  if (typeof info?.sha !== 'string' || !Array.isArray(info.siblings)) throw new DatasetError(`downloading dataset ${id}: unexpected answer from ${endpoint}/api/datasets/${id}`);
+  const repo = datasetRepoDir(id, env);
+  const snapshot = join(repo, 'snapshots', info.sha);
+  const wanted = rankDataFiles(info.siblings.map((s) => join(snapshot, s.rfilename)), snapshot);
+  if (wanted.length === 0) throw new DatasetError(`dataset ${id} has no .parquet/.jsonl/.csv files`);
+  const first = wanted[0]!;
+  const chosen = wanted.filter((f) => dirname(f) === dirname(first) && formatOf(f) === formatOf(first));
+  for (const file of chosen) {
+    const rel = relative(snapshot, file).split(sep).join('/');
+    const body = Buffer.from(await (await get(`${endpoint}/datasets/${id}/resolve/${info.sha}/${rel}`)).arrayBuffer());
+    await mkdir(dirname(file), { recursive: true });
+    const tmp = `${file}.incomplete-${process.pid}`;
+    await writeFile(tmp, body);
+    await rename(tmp, file);
+  }
+  await mkdir(join(repo, 'refs'), { recursive: true });
+  await writeFile(join(repo, 'refs', 'main'), info.sha);
+  return chosen;
+}

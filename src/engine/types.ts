@@ -1,0 +1,85 @@
+// Public types of the native engine API (see README "TypeScript engine API").
+
+export type Dtype = 'f32' | 'bf16' | 'f16';
+
+export interface LoadOptions {
+  /** 'cpu' | 'cuda' | 'cuda:N' (default 'cpu'). */
+  device?: string;
+  /** Compute dtype (default 'f32'); f16 needs CUDA. */
+  dtype?: Dtype;
+  /** Intra-op CPU threads (default: available cores). */
+  threads?: number;
+  /** KV-cache capacity in tokens (default min(config max_position_embeddings, 4096)). */
+  maxSeqLen?: number;
+}
+
+export interface ModelInfo {
+  architecture: string;
+  format: string;
+  device: string;
+  dtype: string;
+  vocabSize: number;
+  hiddenSize: number;
+  numLayers: number;
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  maxSeqLen: number;
+  numParameters: number;
+  /** Bytes of weights read per decode step (the bandwidth-limit denominator). */
+  weightBytes: number;
+  eosIds: number[];
+  threads: number;
+}
+
+export interface GenerateOptions {
+  /** Default 128. */
+  maxNewTokens?: number;
+  /** Stop ids are ignored until this many tokens exist (default 0). */
+  minNewTokens?: number;
+  /** Replaces the model's eos ids ([] = never stop on an id). */
+  stopIds?: number[];
+  /** 0 = greedy (default). */
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  seed?: number;
+  /** Copy the logits of the first generated step into result.firstLogits. */
+  returnFirstLogits?: boolean;
+  /** Aborting ends the generation with stopReason 'aborted' (tokens so far are kept). */
+  signal?: AbortSignal;
+}
+
+export interface TokenEvent {
+  id: number;
+  /** 0-based position among generated tokens. */
+  index: number;
+  /** C++ steady_clock ns when the id was on the host; same clock as process.hrtime.bigint(). */
+  timeNs: bigint;
+}
+
+export type StopReason = 'stop_id' | 'max_new_tokens' | 'aborted';
+
+export interface GenerationResult {
+  ids: number[];
+  tokenNs: bigint[];
+  startNs: bigint;
+  prefillDoneNs: bigint;
+  endNs: bigint;
+  promptTokens: number;
+  stopReason: StopReason;
+  firstLogits?: Float32Array;
+  /** First token stamp − start; null when no token was generated. */
+  ttftMs: number | null;
+  /** Prompt forward done − start. */
+  prefillMs: number;
+  /** End − start. */
+  totalMs: number;
+  /** Decode rate: (n − 1) / (last token − first token); null below 2 tokens. */
+  tokensPerSecond: number | null;
+}
+
+export interface TokenStream extends AsyncIterable<TokenEvent> {
+  /** Settles when the generation ends; rejects with an Error carrying a `code`. */
+  readonly result: Promise<GenerationResult>;
+}

@@ -1,0 +1,24 @@
+// Number formatting identical to Python's f"{x:.Nf}" (the old system's writer): exact
+// binary value, ties to even. JavaScript's toFixed breaks exact ties upwards instead.
+
+export function pyFixed(x: number, digits: number): string {
+  if (!Number.isFinite(x)) throw new RangeError(`cannot format ${x} as a fixed-point number`);
+  const plain = x.toFixed(digits);
+  // Exact decimal expansion (doubles with a tie at `digits` have short expansions).
+  const exact = x.toFixed(Math.min(100, digits + 60));
+  const tail = exact.slice(exact.indexOf('.') + 1 + digits);
+  if (!/^50*$/.test(tail)) return plain;
+  // A tie: toFixed rounded away from zero; round to even instead.
+  const down = exact.slice(0, exact.length - tail.length).replace(/\.$/, '');
+  const lastDigit = Number(down[down.length - 1]);
+  return lastDigit % 2 === 0 ? down : plain;
+}
+
+/** Fixed-point or '' for unknown (null) values: unknown is never written as 0. */
+export function fixedOrEmpty(x: number | null | undefined, digits: number): string {
+  return x === null || x === undefined || !Number.isFinite(x) ? '' : pyFixed(x, digits);
+}
+
+export function intOrEmpty(x: number | null | undefined): string {
+  return x === null || x === undefined ? '' : String(Math.round(x));
+}

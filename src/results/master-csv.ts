@@ -1,0 +1,189 @@
+// master_results.csv: one row per (model, reasoning state) run, appended by concurrent
+// writers. Invariants: the header is written only when the file is new; a file whose header
+// is not exactly ours is never appended to; each row is one write() of a complete record
+// followed by fsync, under the file lock, so a crash leaves whole rows or nothing.
+import { mkdir, open, readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { RunSummary } from '../runner/summary.js';
+import { partialFailureMessage } from '../runner/summary.js';
+import { csvRecords, detectEol, parseCsvText } from './csv-file.js';
+import { LEGACY_COLUMNS, MASTER_COLUMNS, PRE_RENAME_COLUMNS, type MasterRow } from './columns.js';
+import { fixedOrEmpty, intOrEmpty } from './format.js';
+import { withFileLock } from './lock.js';
+
+export interface RunIdentity {
+  modelName: string;
+  /** A/B/C or ''. */
+  modelClass?: string;
+  task?: string;
+  reasoningState?: string;
+  runId?: string;
+  backend?: string;
+  device?: string;
+  dtype?: string;
+  loadMode?: string;
+  gpuCount?: number | null;
+  /** ISO 8601; defaults to now. */
+  timestamp?: string;
+}
+
+export class ResultsFileError extends Error {
+  override name = 'ResultsFileError';
+}
+
+const s6 = (ms: number | null) => fixedOrEmpty(ms === null ? null : ms / 1000, 6);
+
+/** The error_message cell: partial failures (old wording) and why a run stopped early. */
+export function runErrorMessage(summary: RunSummary): string {
+  const parts: string[] = [];
+  const partial = partialFailureMessage(summary.failed_prompts, summary.total_prompts);
+  if (partial) parts.push(partial);
+  if (summary.stop_reason) parts.push(`STOPPED EARLY (${summary.stop_reason}) after ${summary.total_prompts}/${summary.planned_prompts} prompts`);
+  return parts.join('; ');
+}
+
+function identityCells(id: RunIdentity) {
+  return {
+    model_name: id.modelName,
+    model_class: id.modelClass ?? '',
+    task: id.task ?? '',
+    reasoning_state: id.reasoningState ?? '',
+    timestamp: id.timestamp ?? new Date().toISOString(),
+    run_id: id.runId ?? '',
+    backend: id.backend ?? '',
+    device: id.device ?? '',
+    dtype: id.dtype ?? '',
+    load_mode: id.loadMode ?? '',
+    gpu_count: intOrEmpty(id.gpuCount ?? null),
+  };
+}
+
+export function buildMasterRow(id: RunIdentity, summary: RunSummary, errorMessage = runErrorMessage(summary)): MasterRow {
+  const e = summary.energy;
+  return {
+    ...identityCells(id),
+    total_prompts: String(summary.total_prompts),
+    successful_prompts: String(summary.successful_prompts),
+    failed_prompts: String(summary.failed_prompts),
+    total_duration_seconds: fixedOrEmpty(summary.total_duration_seconds, 2),
+    avg_total_time: fixedOrEmpty(summary.avg_total_time, 4),
+    avg_time_to_first_token: fixedOrEmpty(summary.avg_time_to_first_token, 4),
+    total_tokens: intOrEmpty(summary.total_tokens),
+    total_prompt_tokens: intOrEmpty(summary.total_prompt_tokens),
+    total_completion_tokens: intOrEmpty(summary.total_completion_tokens),
+    throughput_tokens_per_second: fixedOrEmpty(summary.throughput_tokens_per_second, 2),
+    gpu_energy_wh: fixedOrEmpty(summary.gpu_energy_wh, 4),
+    wh_per_1000_queries: fixedOrEmpty(summary.wh_per_1000_queries, 4),
+    co2_emissions_g: fixedOrEmpty(summary.co2_emissions_g, 4),
+    tokens_per_joule: fixedOrEmpty(summary.tokens_per_joule, 4),
+    avg_energy_per_prompt_wh: fixedOrEmpty(summary.avg_energy_per_prompt_wh, 4),
+    error_message: errorMessage,
+    warmup_requests: String(summary.warmup_requests),
+    p50_ttft_seconds: s6(summary.ttft_ms.median),
+    p95_ttft_seconds: s6(summary.ttft_ms.p95),
+    p99_ttft_seconds: s6(summary.ttft_ms.p99),
+    avg_time_to_first_output_seconds: s6(summary.ttfo_ms.mean),
+    avg_tpot_seconds: s6(summary.tpot_ms.mean),
+    p50_tpot_seconds: s6(summary.tpot_ms.median),
+    p95_tpot_seconds: s6(summary.tpot_ms.p95),
+    p99_tpot_seconds: s6(summary.tpot_ms.p99),
+    avg_itl_seconds: s6(summary.itl_ms.mean),
+    p50_total_time_seconds: s6(summary.total_time_ms.median),
+    p95_total_time_seconds: s6(summary.total_time_ms.p95),
+    p99_total_time_seconds: s6(summary.total_time_ms.p99),
+    output_tokens_per_second: fixedOrEmpty(summary.output_tokens_per_second, 2),
+    requests_per_second: fixedOrEmpty(summary.requests_per_second, 4),
+    energy_scope: e.scope ?? 'unavailable',
+    energy_method: e.method ?? '',
+    energy_window_seconds: fixedOrEmpty(e.window_seconds, 3),
+    cpu_energy_wh: fixedOrEmpty(e.cpu_joules === null ? null : e.cpu_joules / 3600, 4),
+    gpu_dynamic_energy_wh: fixedOrEmpty(e.gpu_dynamic_joules === null ? null : e.gpu_dynamic_joules / 3600, 4),
+    stop_reason: summary.stop_reason ?? '',
+  };
+}
+
+/** A run that produced no measurements (model failed to load, server down…), as the old add_failed_result. */
+export function buildFailedRow(id: RunIdentity, plannedPrompts: number, durationSeconds: number, error: string): MasterRow {
+  const empty = Object.fromEntries(MASTER_COLUMNS.map((c) => [c, ''])) as MasterRow;
+  return {
+    ...empty,
+    ...identityCells(id),
+    total_prompts: String(plannedPrompts),
+    successful_prompts: '0',
+    failed_prompts: String(plannedPrompts),
+    total_duration_seconds: fixedOrEmpty(durationSeconds, 2),
+    energy_scope: 'unavailable',
+    error_message: `FAILED: ${error}`,
+    stop_reason: 'failed',
+  };
+}
+
+export function rowCells(row: MasterRow): string[] {
+  return MASTER_COLUMNS.map((c) => row[c as keyof MasterRow] ?? '');
+}
+
+/** Classify a header: ours, an old layout that `aeb migrate-csv` converts, or unknown. */
+export function headerKind(header: readonly string[]): 'current' | 'migratable' | 'unknown' {
+  const eq = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
+  if (eq(header, MASTER_COLUMNS)) return 'current';
+  if (eq(header, PRE_RENAME_COLUMNS)) return 'migratable';
+  // The old system's 21 columns, or an earlier version of ours (a prefix of the current header).
+  if (header.length >= LEGACY_COLUMNS.length && header.length < MASTER_COLUMNS.length && eq(header, MASTER_COLUMNS.slice(0, header.length)))
+    return 'migratable';
+  return 'unknown';
+}
+
+/** Reads only the header line (and the end of the file) of an existing results file. */
+async function inspectExisting(file: string): Promise<{ size: number; eol: '\n' | '\r\n'; header: string[]; endsWithNewline: boolean } | null> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e;
+  }
+  if (text.length === 0) return { size: 0, eol: '\n', header: [], endsWithNewline: true };
+  const firstLine = text.slice(0, text.indexOf('\n') + 1 || text.length);
+  const { header } = parseCsvText(firstLine, file);
+  return { size: text.length, eol: detectEol(text), header, endsWithNewline: text.endsWith('\n') };
+}
+
+function checkAppendable(file: string, existing: NonNullable<Awaited<ReturnType<typeof inspectExisting>>>): void {
+  const kind = headerKind(existing.header);
+  if (kind === 'migratable')
+    throw new ResultsFileError(`${file} has an older column layout (${existing.header.length} columns); run \`aeb migrate-csv ${file}\` first (it keeps a backup)`);
+  if (kind === 'unknown')
+    throw new ResultsFileError(`${file} has a header that is not a master_results.csv header; refusing to append (first columns: ${existing.header.slice(0, 4).join(', ')})`);
+  if (!existing.endsWithNewline)
+    throw new ResultsFileError(`${file} ends with an incomplete row (no final newline); fix or move it before appending`);
+}
+
+/** Throws ResultsFileError now if rows could not be appended to `file` later (checked before long runs). */
+export async function assertAppendable(file: string): Promise<void> {
+  const existing = await inspectExisting(file);
+  if (existing && existing.size > 0) checkAppendable(file, existing);
+}
+
+/** Appends complete rows (header first when the file is new or empty). */
+export async function appendMasterRows(file: string, rows: readonly MasterRow[]): Promise<void> {
+  await mkdir(dirname(file), { recursive: true });
+  await withFileLock(file, async () => {
+    const existing = await inspectExisting(file);
+    let text: string;
+    if (!existing || existing.size === 0) {
+      text = csvRecords([MASTER_COLUMNS, ...rows.map(rowCells)]);
+    } else {
+      checkAppendable(file, existing);
+      text = csvRecords(rows.map(rowCells), existing.eol);
+    }
+    const h = await open(file, 'a');
+    try {
+      await h.write(text);
+      await h.sync();
+    } finally {
+      await h.close();
+    }
+  });
+}
+
+export const appendMasterRow = (file: string, row: MasterRow) => appendMasterRows(file, [row]);

@@ -1,0 +1,100 @@
+// `aeb migrate-csv`: brings a master_results.csv from the old layouts to ours.
+// avg_latency_seconds → avg_total_time, avg_time_to_first_token inserted (empty for
+// historical rows: never a fake 0), new columns appended empty. Every other value is kept
+// byte-for-byte. A backup is written first; the result is re-read and verified against the
+// original (row count and every value) and the backup is restored if anything differs.
+// Running it again on a migrated file changes nothing.
+import { copyFile, constants, open, readFile, rename, rm } from 'node:fs/promises';
+import { MASTER_COLUMNS } from './columns.js';
+import { CsvFormatError, csvRecords, parseCsvText, type CsvTable } from './csv-file.js';
+import { headerKind, ResultsFileError } from './master-csv.js';
+import { withFileLock } from './lock.js';
+
+export interface MigrationReport {
+  file: string;
+  status: 'migrated' | 'already-current';
+  rows: number;
+  fromColumns: number;
+  toColumns: number;
+  backup: string | null;
+}
+
+const RENAMED: Record<string, string> = { avg_latency_seconds: 'avg_total_time' };
+
+/** Target column → source column index (or -1 = new, empty). */
+function columnMap(header: readonly string[]): number[] {
+  const src = new Map(header.map((h, i) => [RENAMED[h] ?? h, i]));
+  return MASTER_COLUMNS.map((c) => src.get(c) ?? -1);
+}
+
+function migrateTable(t: CsvTable): string[][] {
+  const map = columnMap(t.header);
+  return t.rows.map((r) => map.map((i) => (i < 0 ? '' : r[i]!)));
+}
+
+function verify(original: CsvTable, migrated: CsvTable, file: string): void {
+  if (migrated.rows.length !== original.rows.length)
+    throw new ResultsFileError(`${file}: verification failed: ${original.rows.length} rows before, ${migrated.rows.length} after`);
+  const map = columnMap(original.header);
+  for (let r = 0; r < original.rows.length; r++) {
+    for (let c = 0; c < MASTER_COLUMNS.length; c++) {
+      const expected = map[c]! < 0 ? '' : original.rows[r]![map[c]!]!;
+      if (migrated.rows[r]![c] !== expected)
+        throw new ResultsFileError(`${file}: verification failed at row ${r + 1}, column ${MASTER_COLUMNS[c]}`);
+    }
+  }
+}
+
+async function writeDurably(path: string, text: string): Promise<void> {
+  const h = await open(path, 'wx');
+  try {
+    await h.write(text);
+    await h.sync();
+  } finally {
+    await h.close();
+  }
+}
+
+function backupName(file: string): string {
+  return `${file}.${new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}.bak`;
+}
+
+export async function migrateMasterCsv(file: string): Promise<MigrationReport> {
+  return withFileLock(file, async () => {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (e) {
+      throw new ResultsFileError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
+    const original = parseCsvText(text, file);
+    const kind = headerKind(original.header);
+    if (kind === 'current')
+      return { file, status: 'already-current', rows: original.rows.length, fromColumns: original.header.length, toColumns: MASTER_COLUMNS.length, backup: null };
+    if (kind === 'unknown')
+      throw new CsvFormatError(`${file}: not a recognised master_results.csv layout (header starts ${original.header.slice(0, 4).join(', ')}; ${original.header.length} columns); left untouched`);
+
+    const out = (original.bom ? '\ufeff' : '') + csvRecords([MASTER_COLUMNS, ...migrateTable(original)], original.eol);
+    let backup = backupName(file);
+    for (let i = 1; ; i++) {
+      try {
+        await copyFile(file, backup, constants.COPYFILE_EXCL);
+        break;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || i > 100) throw e;
+        backup = `${backupName(file)}.${i}`;
+      }
+    }
+    const tmp = `${file}.migrating-${process.pid}`;
+    await rm(tmp, { force: true });
+    await writeDurably(tmp, out);
+    await rename(tmp, file);
+    try {
+      verify(original, parseCsvText(await readFile(file, 'utf8'), file), file);
+    } catch (e) {
+      await copyFile(backup, file);
+      throw e;
+    }
+    return { file, status: 'migrated', rows: original.rows.length, fromColumns: original.header.length, toColumns: MASTER_COLUMNS.length, backup };
+  });
+}

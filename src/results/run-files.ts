@@ -1,0 +1,70 @@
+// Per-run outputs: requests.jsonl (one record per settled request, streamed as they finish),
+// report.json (config, environment, summary, per-GPU energy, formulas) and a one-row
+// results.csv with the same stable header as master_results.csv.
+import { mkdir, open, writeFile, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { RequestRecord } from '../backends/types.js';
+import { SUMMARY_FORMULAS, type RunSummary } from '../runner/summary.js';
+import { MASTER_COLUMNS, type MasterRow } from './columns.js';
+import { csvRecords } from './csv-file.js';
+import { rowCells } from './master-csv.js';
+
+/** JSON with bigints (hrtime stamps) as decimal strings. */
+export function toJson(value: unknown, space?: number): string {
+  return JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), space);
+}
+
+/** Appends one JSON line per record; writes are serialised and each line is one write(). */
+export class RecordsWriter {
+  private chain: Promise<unknown> = Promise.resolve();
+  private constructor(private readonly handle: FileHandle, readonly path: string) {}
+
+  static async create(path: string): Promise<RecordsWriter> {
+    await mkdir(dirname(path), { recursive: true });
+    return new RecordsWriter(await open(path, 'w'), path);
+  }
+
+  write(record: RequestRecord): Promise<void> {
+    const line = toJson({ ...record, textLength: record.text.length, reasoningTextLength: record.reasoningText?.length ?? 0 }) + '\n';
+    const p = this.chain.then(() => this.handle.write(line));
+    this.chain = p.catch(() => undefined);
+    return p.then(() => undefined);
+  }
+
+  async close(): Promise<void> {
+    await this.chain;
+    await this.handle.sync().catch(() => undefined);
+    await this.handle.close();
+  }
+}
+
+export interface RunReport {
+  schema: 'aeb.run-report/1';
+  run_id: string;
+  config: unknown;
+  environment: Record<string, unknown>;
+  backend: unknown;
+  load: unknown;
+  summary: RunSummary;
+  /** Per-GPU / per-domain energy figures of the measured window. */
+  energy: RunSummary['energy'];
+  formulas: Record<string, string>;
+  warnings: string[];
+  started_at: string;
+  finished_at: string;
+  files: Record<string, string>;
+}
+
+export function buildRunReport(parts: Omit<RunReport, 'schema' | 'formulas' | 'energy'>): RunReport {
+  return { schema: 'aeb.run-report/1', ...parts, energy: parts.summary.energy, formulas: SUMMARY_FORMULAS };
+}
+
+export async function writeRunReport(path: string, report: RunReport): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  await writeFile(path, toJson(report, 2) + '\n');
+}
+
+export async function writeRunCsv(path: string, row: MasterRow): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  await writeFile(path, csvRecords([MASTER_COLUMNS, rowCells(row)]));
+}

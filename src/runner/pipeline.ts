@@ -1,0 +1,199 @@
+// A configured run end to end: dataset → prompt format → backend → runner → result files
+// (individual_runs/<run_id>/{requests.jsonl, report.json, results.csv} and a master row).
+// Backends, energy monitors, emissions and tokenizers are injected so this works with
+// scripted test backends and before/without the native addon.
+import { join } from 'node:path';
+import type { Backend, GenerationSettings, ReasoningSettings } from '../backends/types.js';
+import { backendKind } from '../config/load.js';
+import type { BenchmarkConfig } from '../config/schema.js';
+import { loadDataset, type LoadedDataset } from '../datasets/load.js';
+import type { EnergyMonitor } from '../energy/types.js';
+import type { LoadPlan } from '../load/plan.js';
+import { describeLoadPlan } from '../load/plan.js';
+import {
+  appendMasterRow, assertAppendable, buildFailedRow, buildMasterRow, type RunIdentity,
+} from '../results/master-csv.js';
+import { buildRunReport, RecordsWriter, writeRunCsv, writeRunReport } from '../results/run-files.js';
+import { formatReasoningPrompts } from './reasoning.js';
+import { runBenchmark, type ProgressEvent, type RunResult } from './runner.js';
+import type { EmissionsFigure } from './summary.js';
+
+export interface Tokenizer {
+  encode(text: string): number[] | Promise<number[]>;
+  decode?(ids: number[]): string;
+}
+
+export interface BackendContext {
+  /** Model id used for the reasoning registry and results. */
+  modelName: string;
+  /** The run's reasoning settings (null = no reasoning control). */
+  reasoning: ReasoningSettings | null;
+}
+
+export interface PipelineDeps {
+  createBackend(config: BenchmarkConfig, ctx: BackendContext): Promise<Backend>;
+  createEnergyMonitor?(config: BenchmarkConfig): Promise<EnergyMonitor | null>;
+  emissions?(joules: number, config: BenchmarkConfig): Promise<EmissionsFigure | null>;
+  tokenizer?(config: BenchmarkConfig): Promise<Tokenizer | null>;
+  /** Collected while the run starts (never after an interrupt, where time is short). */
+  environment?(config: BenchmarkConfig): Promise<Record<string, unknown>>;
+  log?(message: string): void;
+  onProgress?(event: ProgressEvent): void;
+  signal?: AbortSignal;
+}
+
+export interface RunMeta {
+  modelName?: string;
+  modelClass?: string;
+  task?: string;
+  /** As written in the models CSV / master CSV ('On', 'Off (N/A)', …). */
+  reasoningState?: string;
+  runId?: string;
+}
+
+export interface PipelineOutcome {
+  runId: string;
+  status: 'completed' | 'interrupted' | 'failed';
+  summary: RunResult['summary'] | null;
+  result: RunResult | null;
+  error: string | null;
+  /** The thrown error behind a failed run (for exit codes). */
+  cause?: unknown;
+  files: { dir: string; records: string; report: string; csv: string; master: string | null };
+  reasoningFormat: string | null;
+  reasoningLabel: string | null;
+}
+
+export function loadPlanOf(config: BenchmarkConfig): LoadPlan {
+  const l = config.load;
+  if (l.mode === 'sequential') return { mode: 'sequential' };
+  if (l.mode === 'concurrency') return { mode: 'concurrency', concurrency: l.concurrency };
+  return { mode: 'rate', rate: l.rate!, arrival: l.arrival, burstiness: l.burstiness, seed: l.seed, ...(l.max_concurrency ? { maxConcurrency: l.max_concurrency } : {}) };
+}
+
+export function generationSettingsOf(config: BenchmarkConfig): GenerationSettings {
+  const s = config.scenario;
+  const settings: GenerationSettings = {
+    maxNewTokens: s.generate_kwargs.max_new_tokens,
+    minNewTokens: s.generate_kwargs.min_new_tokens,
+    temperature: s.temperature,
+    seed: s.seed,
+  };
+  if (s.top_p !== null) settings.topP = s.top_p;
+  if (s.top_k !== null) settings.topK = s.top_k;
+  if (config.backend.request_timeout_ms > 0) settings.timeoutMs = config.backend.request_timeout_ms;
+  return settings;
+}
+
+const slug = (s: string) => s.replace(/^https?:\/\//, '').replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^_+|_+$/g, '').slice(0, 80) || 'run';
+
+export function makeRunId(model: string, reasoningState: string | null, now = new Date()): string {
+  const ts = now.toISOString().replace(/[-:]/g, '').replace(/\.(\d+)Z$/, '$1Z');
+  return [ts, slug(model), reasoningState ? slug(reasoningState) : null].filter(Boolean).join('_');
+}
+
+export function masterCsvPath(config: BenchmarkConfig): string {
+  return config.results.master_csv ?? join(config.results.output_dir, 'master_results.csv');
+}
+
+const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+export async function runConfigured(config: BenchmarkConfig, deps: PipelineDeps, meta: RunMeta = {}): Promise<PipelineOutcome> {
+  const log = deps.log ?? (() => undefined);
+  const model = meta.modelName ?? config.results.model_name ?? config.backend.model ?? 'default-model';
+  const r = config.scenario.reasoning;
+  const reasoningState = meta.reasoningState ?? config.results.reasoning_state ?? (r === null ? '' : typeof r === 'string' ? r : r ? 'On' : 'Off');
+  const runId = meta.runId ?? makeRunId(model, reasoningState || null);
+  const dir = join(config.results.output_dir, 'individual_runs', runId);
+  const files = { dir, records: join(dir, 'requests.jsonl'), report: join(dir, 'report.json'), csv: join(dir, 'results.csv'), master: masterCsvPath(config) };
+  const plan = loadPlanOf(config);
+  const identity: RunIdentity = {
+    modelName: model, modelClass: meta.modelClass ?? config.results.model_class, task: meta.task ?? config.results.task,
+    reasoningState, runId, backend: backendKind(config), device: config.backend.device, loadMode: describeLoadPlan(plan),
+    gpuCount: config.backend.device.startsWith('cuda') ? (config.backend.device_ids?.length ?? 1) : 0,
+  };
+  // Fail before a long run, not after it, when results could not be recorded.
+  await assertAppendable(files.master);
+  const t0 = process.hrtime.bigint();
+  let reasoningFormat: string | null = null;
+  let reasoningLabel: string | null = null;
+  let writer: RecordsWriter | null = null;
+  let energy: EnergyMonitor | null = null;
+
+  try {
+    const tokenizer = config.scenario.max_prompt_tokens !== null && deps.tokenizer ? await deps.tokenizer(config) : null;
+    const dataset: LoadedDataset = await loadDataset({
+      source: config.scenario.dataset_name,
+      column: config.scenario.text_column_name,
+      count: config.scenario.num_samples,
+      sampling: config.scenario.sampling,
+      seed: config.scenario.seed,
+      maxPromptTokens: config.scenario.max_prompt_tokens,
+      ...(tokenizer ? { encode: (t: string) => tokenizer.encode(t), ...(tokenizer.decode ? { decode: (ids: number[]) => tokenizer.decode!(ids) } : {}) } : {}),
+    });
+    log(`dataset ${dataset.source}: ${dataset.prompts.length} of ${dataset.totalRows} prompts`);
+
+    const settings = generationSettingsOf(config);
+    let prompts = dataset.prompts;
+    const params = config.scenario.reasoning_params;
+    // Params alone imply reasoning on, unless they switch it off themselves (enable_thinking: false).
+    const reasoningValue = meta.reasoningState || config.scenario.reasoning;
+    if ((reasoningValue !== null && reasoningValue !== '') || params) {
+      const formatted = formatReasoningPrompts(prompts, model, reasoningValue ?? params?.enable_thinking ?? true, params);
+      prompts = formatted.prompts;
+      settings.reasoning = formatted.reasoning;
+      reasoningFormat = formatted.format;
+      reasoningLabel = formatted.label;
+      log(`reasoning format ${formatted.format}: ${formatted.label}`);
+    }
+
+    const environmentP = deps.environment
+      ? deps.environment(config).catch((e: unknown) => ({ error: errorText(e) }))
+      : Promise.resolve({});
+    const backend = await deps.createBackend(config, { modelName: model, reasoning: settings.reasoning ?? null });
+    energy = config.metrics.enabled && deps.createEnergyMonitor ? await deps.createEnergyMonitor(config) : null;
+    writer = await RecordsWriter.create(files.records);
+    const w = writer;
+    const result = await runBenchmark({
+      backend, prompts, settings, load: plan,
+      warmupRequests: config.runner.warmup_requests,
+      maxConsecutiveFailures: config.runner.max_consecutive_failures,
+      energy, idleSeconds: config.metrics.idle_seconds,
+      ...(deps.signal ? { signal: deps.signal } : {}),
+      onRecord: (r) => w.write(r),
+      ...(deps.onProgress ? { onProgress: deps.onProgress } : {}),
+      ...(deps.emissions ? { emissions: (j: number) => deps.emissions!(j, config) } : {}),
+    });
+    await writer.close();
+    writer = null;
+    for (const warning of result.warnings) log(`warning: ${warning}`);
+
+    identity.device = result.description.device ?? identity.device;
+    identity.dtype = result.description.dtype ?? '';
+    if (result.description.gpuOrdinals) identity.gpuCount = result.description.gpuOrdinals.length;
+    const row = buildMasterRow(identity, result.summary);
+    const environment = await environmentP;
+    await writeRunReport(files.report, buildRunReport({
+      run_id: runId, config, environment, backend: result.description,
+      load: { plan, description: describeLoadPlan(plan), warmup_requests: config.runner.warmup_requests },
+      summary: result.summary, warnings: result.warnings, started_at: result.startedAt, finished_at: result.finishedAt,
+      files: { records: files.records, csv: files.csv, master: files.master },
+    }));
+    await writeRunCsv(files.csv, row);
+    if (config.reporter.output_file) await writeRunCsv(config.reporter.output_file, row);
+    await appendMasterRow(files.master, row);
+    return { runId, status: result.interrupted ? 'interrupted' : 'completed', summary: result.summary, result, error: null, files, reasoningFormat, reasoningLabel };
+  } catch (e) {
+    if (writer) await writer.close().catch(() => undefined);
+    const error = errorText(e);
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    try {
+      await appendMasterRow(files.master, buildFailedRow(identity, config.scenario.num_samples ?? 0, seconds, error));
+    } catch (we) {
+      log(`warning: could not record the failed run in ${files.master}: ${errorText(we)}`);
+    }
+    return { runId, status: 'failed', summary: null, result: null, error, cause: e, files, reasoningFormat, reasoningLabel };
+  } finally {
+    if (energy) await energy.close().catch(() => undefined);
+  }
+}

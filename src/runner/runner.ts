@@ -1,0 +1,245 @@
+// One benchmark run: open backend → idle baseline → warmup (excluded) → measured requests
+// under the load plan inside one energy window → summary. The runner never loses finished
+// work: a failed request is a record, too many consecutive failures or an interrupt stop
+// issuing but everything finished is kept and reported through onRecord as it lands.
+import type { Backend, BackendDescription, GenerationSettings, PromptInput, RequestRecord } from '../backends/types.js';
+import type { EnergyMonitor, EnergyWindowResult, IdleBaseline } from '../energy/types.js';
+import { driveLoad } from '../load/driver.js';
+import { validateLoadPlan, type LoadPlan } from '../load/plan.js';
+import { nowNs } from '../load/timer.js';
+import { buildSummary, type EmissionsFigure, type RunSummary } from './summary.js';
+
+export interface ProgressEvent {
+  phase: 'warmup' | 'measured';
+  done: number;
+  total: number;
+  failed: number;
+  completionTokens: number;
+  elapsedSeconds: number;
+}
+
+export interface RunnerOptions {
+  backend: Backend;
+  prompts: readonly PromptInput[];
+  settings: GenerationSettings;
+  load?: LoadPlan;
+  /** Requests sent before measuring (cycling through the prompts); recorded with warmup: true. */
+  warmupRequests?: number;
+  energy?: EnergyMonitor | null;
+  /** Idle baseline length before warmup (0 = none). */
+  idleSeconds?: number;
+  /** Stop issuing after this many failures in a row (0 = never). */
+  maxConsecutiveFailures?: number;
+  /** Aborting = interrupt: stop issuing, cancel in-flight requests, keep everything finished. */
+  signal?: AbortSignal;
+  /** Called for every settled request (warmup included) in completion order. */
+  onRecord?: (record: RequestRecord) => void | Promise<void>;
+  onProgress?: (event: ProgressEvent) => void;
+  /** Turns the primary energy (J) into emissions for the configured grid. */
+  emissions?: (joules: number) => EmissionsFigure | null | Promise<EmissionsFigure | null>;
+  /** How long close()/stopWindow may take after an interrupt before we move on (ms). */
+  interruptGraceMs?: number;
+}
+
+export interface RunResult {
+  description: BackendDescription;
+  /** Every settled request (warmup included), in completion order. */
+  records: RequestRecord[];
+  summary: RunSummary;
+  energyWindow: EnergyWindowResult | null;
+  idle: IdleBaseline | null;
+  interrupted: boolean;
+  startedAt: string;
+  finishedAt: string;
+  warnings: string[];
+}
+
+/** Thrown when a run cannot start (no prompts, backend failed to open). */
+export class RunSetupError extends Error {
+  override name = 'RunSetupError';
+}
+
+function abortedRecord(prompt: PromptInput, startNs: bigint, error: string, warmup: boolean): RequestRecord {
+  const endNs = nowNs();
+  return {
+    index: prompt.index, success: false, error, warmup, startNs, endNs, queueMs: 0,
+    ttftMs: null, ttfoMs: null, ttstMs: null, e2eMs: null, tpotMs: null, itlMs: [], iclMs: [],
+    promptTokens: null, completionTokens: null, tokenCountSource: 'unknown', text: '',
+  };
+}
+
+/** Resolves with `p`, or with `fallback()` as soon as `signal` aborts (the backend may ignore it). */
+function raceAbort<T>(p: Promise<T>, signal: AbortSignal, fallback: () => T): Promise<T> {
+  if (signal.aborted) return Promise.resolve(fallback());
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => resolve(fallback());
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => { signal.removeEventListener('abort', onAbort); resolve(v); },
+      (e) => { signal.removeEventListener('abort', onAbort); reject(e); },
+    );
+  });
+}
+
+async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  let t: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => { t = setTimeout(() => resolve(undefined), ms); });
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(t);
+  }
+}
+
+const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+export async function runBenchmark(opts: RunnerOptions): Promise<RunResult> {
+  if (opts.prompts.length === 0) throw new RunSetupError('the dataset has no prompts to run');
+  const load = validateLoadPlan(opts.load ?? { mode: 'sequential' });
+  const warmupCount = opts.warmupRequests ?? 0;
+  if (!Number.isInteger(warmupCount) || warmupCount < 0) throw new RangeError(`warmup requests must be an integer >= 0, got ${warmupCount}`);
+  const maxConsecutive = opts.maxConsecutiveFailures ?? 0;
+  const grace = opts.interruptGraceMs ?? 1000;
+  const warnings: string[] = [];
+  const startedAt = new Date().toISOString();
+
+  // One controller cancels in-flight requests; it follows the caller's interrupt signal.
+  const cancel = new AbortController();
+  const onInterrupt = () => cancel.abort(opts.signal?.reason ?? new Error('interrupted'));
+  if (opts.signal?.aborted) onInterrupt();
+  opts.signal?.addEventListener('abort', onInterrupt, { once: true });
+  const interrupted = () => cancel.signal.aborted;
+
+  const records: RequestRecord[] = [];
+  const measured: RequestRecord[] = [];
+  let cancelledInFlight = 0;
+  let description: BackendDescription;
+  try {
+    description = await opts.backend.open(cancel.signal);
+  } catch (e) {
+    opts.signal?.removeEventListener('abort', onInterrupt);
+    await withTimeout(opts.backend.close().catch(() => undefined), grace);
+    throw new RunSetupError(`backend ${opts.backend.kind} failed to open: ${errorText(e)}`, { cause: e });
+  }
+
+  let idle: IdleBaseline | null = null;
+  let energyWindow: EnergyWindowResult | null = null;
+  let stopReason: string | null = null;
+  let firstDispatchNs: bigint | null = null;
+  try {
+    if (opts.energy && (opts.idleSeconds ?? 0) > 0 && !interrupted()) {
+      try {
+        idle = await raceAbort(opts.energy.measureIdle(opts.idleSeconds!), cancel.signal, () => null);
+      } catch (e) {
+        warnings.push(`idle baseline failed: ${errorText(e)}`);
+      }
+    }
+
+    const execute = async (prompt: PromptInput, warmup: boolean, queueMs: number): Promise<RequestRecord | null> => {
+      const startNs = nowNs();
+      let rec: RequestRecord;
+      try {
+        rec = await raceAbort(opts.backend.generate(prompt, opts.settings, cancel.signal), cancel.signal,
+          () => abortedRecord(prompt, startNs, 'cancelled by interrupt', warmup));
+      } catch (e) {
+        // A backend must return failures as records; a throw is still one failed request.
+        rec = abortedRecord(prompt, startNs, `backend threw: ${errorText(e)}`, warmup);
+      }
+      if (!rec.success && interrupted()) {
+        cancelledInFlight++;
+        return null;
+      }
+      rec = { ...rec, index: prompt.index, warmup, queueMs: (rec.queueMs ?? 0) + queueMs };
+      records.push(rec);
+      if (opts.onRecord) {
+        try {
+          await opts.onRecord(rec);
+        } catch (e) {
+          warnings.push(`record sink failed: ${errorText(e)}`);
+        }
+      }
+      return rec;
+    };
+
+    const t0 = nowNs();
+    let done = 0;
+    let failed = 0;
+    let tokens = 0;
+    const progress = (phase: ProgressEvent['phase'], total: number) =>
+      opts.onProgress?.({ phase, done, total, failed, completionTokens: tokens, elapsedSeconds: Number(nowNs() - t0) / 1e9 });
+
+    for (let i = 0; i < warmupCount && !interrupted(); i++) {
+      const rec = await execute(opts.prompts[i % opts.prompts.length]!, true, 0);
+      if (rec) {
+        done++;
+        progress('warmup', warmupCount);
+      }
+    }
+
+    done = 0;
+    if (!interrupted()) {
+      if (opts.energy) {
+        try {
+          await opts.energy.startWindow('measured');
+        } catch (e) {
+          warnings.push(`energy window failed to start: ${errorText(e)}`);
+        }
+      }
+      let consecutive = 0;
+      const drive = await driveLoad({
+        items: opts.prompts,
+        plan: load,
+        signal: cancel.signal,
+        shouldStop: () => stopReason !== null,
+        run: async (prompt, ctx) => {
+          const rec = await execute(prompt, false, ctx.queueMs);
+          if (!rec) return;
+          measured.push(rec);
+          done++;
+          if (rec.success) {
+            consecutive = 0;
+            tokens += rec.completionTokens ?? 0;
+          } else {
+            failed++;
+            consecutive++;
+            if (maxConsecutive > 0 && consecutive >= maxConsecutive && stopReason === null)
+              stopReason = `consecutive_failures: ${consecutive} requests failed in a row (last error: ${rec.error ?? 'unknown'})`;
+          }
+          progress('measured', opts.prompts.length);
+        },
+      });
+      firstDispatchNs = drive.firstDispatchNs;
+      if (opts.energy) {
+        try {
+          const stop = opts.energy.stopWindow();
+          energyWindow = (interrupted() ? await withTimeout(stop, grace) : await stop) ?? null;
+        } catch (e) {
+          warnings.push(`energy window failed to stop: ${errorText(e)}`);
+        }
+      }
+    }
+  } finally {
+    opts.signal?.removeEventListener('abort', onInterrupt);
+    const closing = opts.backend.close().catch((e) => warnings.push(`backend close failed: ${errorText(e)}`));
+    if (interrupted()) await withTimeout(closing, grace);
+    else await closing;
+  }
+  if (interrupted()) stopReason = 'interrupted';
+
+  let lastEndNs = firstDispatchNs ?? 0n;
+  for (const r of measured) if (r.endNs > lastEndNs) lastEndNs = r.endNs;
+  const durationSeconds = firstDispatchNs === null ? 0 : Number(lastEndNs - firstDispatchNs) / 1e9;
+
+  const base = { records: measured, plannedPrompts: opts.prompts.length, warmupRequests: warmupCount, durationSeconds,
+    stopReason, cancelledInFlight, energy: energyWindow, idle };
+  let summary = buildSummary({ ...base, emissions: null });
+  if (opts.emissions && summary.energy.primary_joules !== null) {
+    try {
+      const emissions = await opts.emissions(summary.energy.primary_joules);
+      summary = buildSummary({ ...base, emissions });
+    } catch (e) {
+      warnings.push(`emissions unavailable: ${errorText(e)}`);
+    }
+  }
+  return { description, records, summary, energyWindow, idle, interrupted: interrupted(), startedAt, finishedAt: new Date().toISOString(), warnings };
+}

@@ -1,0 +1,233 @@
+// Run summary: the old system's keys (seconds, same names) plus the new statistics.
+// Averages are over successful measured requests and always sit beside the failure count;
+// anything not observed is null (never a fake 0). Formulas are listed in SUMMARY_FORMULAS
+// and printed in reports, because tools disagree on names.
+import type { RequestRecord, TokenCountSource } from '../backends/types.js';
+import type { EnergyFigure, EnergyWindowResult, IdleBaseline } from '../energy/types.js';
+import { describe, mean, type Distribution } from './stats.js';
+
+export interface EmissionsFigure {
+  grams: number;
+  /** g CO2e per kWh used. */
+  intensityGPerKwh?: number | null;
+  /** Where the intensity came from (country/region, dataset). */
+  source?: string;
+}
+
+export interface EnergySummary {
+  status: 'measured' | 'unavailable';
+  /** What the primary figure covers, e.g. 'gpu' or 'cpu-package+dram'. */
+  scope: string | null;
+  /** 'counter' | 'integrated' | 'estimated' (mixed methods joined with '+'). */
+  method: string | null;
+  window_seconds: number | null;
+  gpu_joules: number | null;
+  gpu_dynamic_joules: number | null;
+  cpu_joules: number | null;
+  /** Joules behind the derived per-query/per-token figures (GPU when measured, else CPU). */
+  primary_joules: number | null;
+  figures: EnergyFigure[];
+  idle_baseline: IdleBaseline | null;
+}
+
+export interface RunSummary {
+  // ---- old keys (seconds) ----
+  total_prompts: number;
+  successful_prompts: number;
+  failed_prompts: number;
+  total_duration_seconds: number;
+  /** Old name of avg_total_time, kept for readers of the old JSON. */
+  avg_latency_seconds: number | null;
+  avg_total_time: number | null;
+  avg_time_to_first_token: number | null;
+  total_tokens: number | null;
+  total_prompt_tokens: number | null;
+  total_completion_tokens: number | null;
+  throughput_tokens_per_second: number | null;
+  gpu_energy_wh: number | null;
+  wh_per_1000_queries: number | null;
+  co2_emissions_g: number | null;
+  tokens_per_joule: number | null;
+  avg_energy_per_prompt_wh: number | null;
+  // ---- new ----
+  planned_prompts: number;
+  warmup_requests: number;
+  /** null = ran to the end; otherwise why it stopped ('interrupted', 'consecutive_failures: …'). */
+  stop_reason: string | null;
+  cancelled_in_flight: number;
+  failure_rate: number | null;
+  failure_reasons: Record<string, number>;
+  /** Distributions in ms over successful requests. */
+  ttft_ms: Distribution;
+  ttfo_ms: Distribution;
+  ttst_ms: Distribution;
+  tpot_ms: Distribution;
+  itl_ms: Distribution;
+  icl_ms: Distribution;
+  e2e_ms: Distribution;
+  total_time_ms: Distribution;
+  queue_ms: Distribution;
+  output_tokens_per_second: number | null;
+  requests_per_second: number | null;
+  output_tokens_per_joule: number | null;
+  /** Tokens per chunk > 1 means ITL is split evenly inside chunks (HTTP). */
+  tokens_per_chunk: number | null;
+  token_count_sources: Partial<Record<TokenCountSource, number>>;
+  energy: EnergySummary;
+  emissions: EmissionsFigure | null;
+}
+
+export interface SummaryInput {
+  /** Measured records (warmup excluded, requests cancelled by an interrupt excluded). */
+  records: readonly RequestRecord[];
+  plannedPrompts: number;
+  warmupRequests: number;
+  /** First measured dispatch → last completion, seconds. */
+  durationSeconds: number;
+  stopReason: string | null;
+  cancelledInFlight: number;
+  energy: EnergyWindowResult | null;
+  idle: IdleBaseline | null;
+  emissions: EmissionsFigure | null;
+}
+
+export const SUMMARY_FORMULAS: Record<string, string> = {
+  avg_total_time: 'mean over successful requests of (request end − request start), s',
+  avg_time_to_first_token: 'mean over successful requests of (first content-bearing token/event − start), s; reasoning counts',
+  ttfo: 'first answer (non-reasoning) token − start',
+  tpot: '(E2E − TTFT) / (completion_tokens − 1), per request',
+  itl: 'gap between tokens; an inter-chunk gap is split evenly over the tokens in the chunk',
+  e2e: 'last content-bearing event − start',
+  throughput_tokens_per_second: '(prompt + completion tokens of successful requests) / duration',
+  output_tokens_per_second: 'completion tokens of successful requests / duration',
+  requests_per_second: 'successful requests / duration',
+  duration: 'first measured dispatch → last completion (warmup excluded)',
+  wh_per_1000_queries: 'primary energy (Wh) / measured requests (failed included) × 1000',
+  avg_energy_per_prompt_wh: 'primary energy (Wh) / measured requests (failed included)',
+  tokens_per_joule: '(prompt + completion tokens) / primary energy (J)',
+  output_tokens_per_joule: 'completion tokens / primary energy (J)',
+  co2_emissions_g: 'primary energy (kWh) × grid carbon intensity (g CO2e/kWh)',
+  primary_energy: 'GPU board energy of the GPUs doing the work when measured, else CPU package (+DRAM)',
+};
+
+const msToS = (v: number | null) => (v === null ? null : v / 1000);
+const div = (a: number | null, b: number | null) => (a === null || b === null || b === 0 ? null : a / b);
+
+/** Sum of a nullable count over records; null when any record lacks it. */
+function sumKnown(records: readonly RequestRecord[], pick: (r: RequestRecord) => number | null | undefined): number | null {
+  let s = 0;
+  for (const r of records) {
+    const v = pick(r);
+    if (v === null || v === undefined) return null;
+    s += v;
+  }
+  return s;
+}
+
+function summariseEnergy(window: EnergyWindowResult | null, idle: IdleBaseline | null): EnergySummary {
+  const figures = window?.figures ?? [];
+  const ok = figures.filter((f) => f.status === 'ok' && f.joules !== null);
+  const gpu = ok.filter((f) => f.scope === 'gpu');
+  const cpu = ok.filter((f) => f.scope !== 'gpu');
+  const primary = gpu.length ? gpu : cpu;
+  const gpuJoules = window?.gpuJoules ?? (gpu.length ? gpu.reduce((s, f) => s + f.joules!, 0) : null);
+  const cpuJoules = window?.cpuJoules ?? (cpu.length ? cpu.reduce((s, f) => s + f.joules!, 0) : null);
+  const dyn = gpu.every((f) => typeof f.dynamicJoules === 'number') && gpu.length
+    ? gpu.reduce((s, f) => s + (f.dynamicJoules as number), 0)
+    : null;
+  const uniq = (xs: string[]) => [...new Set(xs)].join('+') || null;
+  return {
+    status: primary.length ? 'measured' : 'unavailable',
+    scope: uniq(primary.map((f) => f.scope)),
+    method: uniq(primary.map((f) => f.method)),
+    window_seconds: window?.seconds ?? null,
+    gpu_joules: gpuJoules,
+    gpu_dynamic_joules: dyn,
+    cpu_joules: cpuJoules,
+    primary_joules: gpu.length ? gpuJoules : cpu.length ? cpuJoules : null,
+    figures,
+    idle_baseline: idle,
+  };
+}
+
+export function buildSummary(input: SummaryInput): RunSummary {
+  const { records } = input;
+  const ok = records.filter((r) => r.success);
+  const failed = records.length - ok.length;
+  const duration = input.durationSeconds;
+  const perSecond = (n: number | null) => (duration > 0 ? div(n, duration) : null);
+
+  const promptTokens = sumKnown(ok, (r) => r.promptTokens);
+  const completionTokens = sumKnown(ok, (r) => r.completionTokens);
+  const totalTokens = promptTokens === null || completionTokens === null ? null : promptTokens + completionTokens;
+
+  const failureReasons: Record<string, number> = {};
+  for (const r of records) {
+    if (r.success) continue;
+    const key = (r.error ?? 'unknown error').slice(0, 200);
+    failureReasons[key] = (failureReasons[key] ?? 0) + 1;
+  }
+  const sources: Partial<Record<TokenCountSource, number>> = {};
+  for (const r of ok) sources[r.tokenCountSource] = (sources[r.tokenCountSource] ?? 0) + 1;
+
+  const totalTimeMs = ok.map((r) => Number(r.endNs - r.startNs) / 1e6);
+  const itl = ok.flatMap((r) => r.itlMs);
+  const icl = ok.flatMap((r) => r.iclMs);
+  const chunks = ok.reduce((s, r) => s + r.iclMs.length + (r.ttftMs !== null ? 1 : 0), 0);
+
+  const energy = summariseEnergy(input.energy, input.idle);
+  const primaryWh = energy.primary_joules === null ? null : energy.primary_joules / 3600;
+  const perQuery = records.length ? div(primaryWh, records.length) : null;
+  const avgTotal = msToS(mean(totalTimeMs));
+  const ttft = describe(ok.map((r) => r.ttftMs));
+
+  return {
+    total_prompts: records.length,
+    successful_prompts: ok.length,
+    failed_prompts: failed,
+    total_duration_seconds: duration,
+    avg_latency_seconds: avgTotal,
+    avg_total_time: avgTotal,
+    avg_time_to_first_token: msToS(ttft.mean),
+    total_tokens: totalTokens,
+    total_prompt_tokens: promptTokens,
+    total_completion_tokens: completionTokens,
+    throughput_tokens_per_second: perSecond(totalTokens),
+    gpu_energy_wh: energy.gpu_joules === null ? null : energy.gpu_joules / 3600,
+    wh_per_1000_queries: perQuery === null ? null : perQuery * 1000,
+    co2_emissions_g: input.emissions?.grams ?? null,
+    tokens_per_joule: div(totalTokens, energy.primary_joules),
+    avg_energy_per_prompt_wh: perQuery,
+    planned_prompts: input.plannedPrompts,
+    warmup_requests: input.warmupRequests,
+    stop_reason: input.stopReason,
+    cancelled_in_flight: input.cancelledInFlight,
+    failure_rate: records.length ? failed / records.length : null,
+    failure_reasons: failureReasons,
+    ttft_ms: ttft,
+    ttfo_ms: describe(ok.map((r) => r.ttfoMs)),
+    ttst_ms: describe(ok.map((r) => r.ttstMs)),
+    tpot_ms: describe(ok.map((r) => r.tpotMs)),
+    itl_ms: describe(itl),
+    icl_ms: describe(icl),
+    e2e_ms: describe(ok.map((r) => r.e2eMs)),
+    total_time_ms: describe(totalTimeMs),
+    queue_ms: describe(records.map((r) => r.queueMs)),
+    output_tokens_per_second: perSecond(completionTokens),
+    requests_per_second: perSecond(ok.length),
+    output_tokens_per_joule: div(completionTokens, energy.primary_joules),
+    tokens_per_chunk: chunks > 0 && completionTokens !== null ? completionTokens / chunks : null,
+    token_count_sources: sources,
+    energy,
+    emissions: input.emissions,
+  };
+}
+
+/** The old system's error_message for partial failures (with its warning above 5%). */
+export function partialFailureMessage(failed: number, total: number): string | null {
+  if (failed <= 0 || total <= 0) return null;
+  const pct = (failed / total) * 100;
+  let msg = `PARTIAL FAILURE: ${failed}/${total} prompts failed (${pct.toFixed(1)}%)`;
+  if (pct > 5) msg += ' - WARNING: failure rate exceeds 5%, results may not be representative';
+  return msg;
+}

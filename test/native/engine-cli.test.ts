@@ -1,0 +1,75 @@
+// `aeb generate` and `aeb convert llama2c`: the command functions directly, and the built CLI
+// (dist/cli/main.js, present after `npm test`'s tsc step) end to end.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runConvertLlama2c } from '../../src/cli/commands/convert.js';
+import { parseIdList, runGenerate } from '../../src/cli/commands/generate.js';
+import { CliError } from '../../src/cli/errors.js';
+import { makeFixtures, REPO_ROOT, SKIP_NATIVE, STORIES_BIN, storiesReference, type FixtureDirs } from './helpers/fixtures.js';
+
+const CLI = join(REPO_ROOT, 'dist', 'cli', 'main.js');
+
+describe('parseIdList', () => {
+  it('parses comma-separated ids and names the bad part', () => {
+    expect(parseIdList('1, 2,3')).toEqual([1, 2, 3]);
+    expect(() => parseIdList('1,,2')).toThrow(/comma-separated/);
+    expect(() => parseIdList('1,-2')).toThrow(/"-2" in "1,-2" is not a non-negative integer token id/);
+  });
+});
+
+describe.skipIf(SKIP_NATIVE)('aeb generate / aeb convert', () => {
+  let fx: FixtureDirs;
+  beforeAll(async () => {
+    fx = await makeFixtures();
+  });
+  afterAll(async () => {
+    await fx?.cleanup();
+  });
+
+  it('runGenerate reports ids and timings consistent with each other', async () => {
+    const ref = storiesReference()[0]!;
+    const r = await runGenerate({ model: fx.stories, promptIds: ref.prompt_ids, maxNewTokens: 20, stopIds: [1], threads: 1 });
+    expect(r.generated_ids).toEqual(ref.generated_ids.slice(0, 20));
+    expect(r.token_times_ms).toHaveLength(20);
+    expect(r.ttft_ms).toBe(r.token_times_ms[0]);
+    expect(r.prefill_ms).toBeLessThanOrEqual(r.ttft_ms!);
+    expect(r.total_ms).toBeGreaterThanOrEqual(r.token_times_ms[19]!);
+    expect(r.tokens_per_second).toBeCloseTo(19 / ((r.token_times_ms[19]! - r.token_times_ms[0]!) / 1000), 3);
+    expect(r).toMatchObject({ device: 'cpu', dtype: 'f32', threads: 1, stop_reason: 'max_new_tokens', prompt_tokens: 1 });
+  });
+
+  it('runGenerate turns engine failures into CLI errors carrying the engine code', async () => {
+    const err = await runGenerate({ model: join(fx.root, 'missing'), promptIds: [1] }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CliError);
+    expect((err as CliError).message).toMatch(/^FILE_NOT_FOUND: /);
+    expect((err as CliError).exitCode).toBe(3);
+  });
+
+  it('runConvertLlama2c converts and rejects a non-checkpoint as a usage error', async () => {
+    const out = join(fx.root, 'converted');
+    const text = await runConvertLlama2c(STORIES_BIN, out);
+    expect(text).toContain('260,032 parameters');
+    expect(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'))).toMatchObject({ hidden_size: 64, num_hidden_layers: 5 });
+    const err = await runConvertLlama2c(join(out, 'config.json'), join(fx.root, 'x')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CliError);
+    expect((err as CliError).exitCode).toBe(2);
+  });
+
+  it.skipIf(!existsSync(CLI))('the built CLI prints one JSON object with the timings', () => {
+    const r = spawnSync(process.execPath, [CLI, 'generate', '--model', fx.stories, '--prompt-ids', '1', '--max-new-tokens', '6', '--threads', '1', '--json'], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const out = JSON.parse(r.stdout) as Record<string, unknown>;
+    expect(out.generated_ids).toEqual(storiesReference()[0]!.generated_ids.slice(0, 6));
+    for (const k of ['ttft_ms', 'prefill_ms', 'total_ms', 'tokens_per_second']) expect(typeof out[k]).toBe('number');
+    expect(out.token_times_ms).toHaveLength(6);
+    const bad = spawnSync(process.execPath, [CLI, 'generate', '--model', fx.stories, '--prompt-ids', '1,600'], { encoding: 'utf8', timeout: 60_000 });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('promptIds[1] must be in [0, 511], got 600');
+  });
+});

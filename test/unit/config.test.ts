@@ -1,0 +1,105 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect, it } from 'vitest';
+import { backendKind, ConfigError, loadConfig } from '../../src/config/load.js';
+import { applyOverrides, looksLikeOverride, parseOverride } from '../../src/config/overrides.js';
+import { generationSettingsOf, loadPlanOf } from '../../src/runner/pipeline.js';
+
+const CONFIGS = join(import.meta.dirname, '../fixtures/old-system/configs');
+
+it('loads the old vLLM example config with every section', async () => {
+  const { config, warnings } = await loadConfig({ file: join(CONFIGS, 'gpt_oss_120b_vllm.yaml') });
+  expect(warnings).toEqual([]);
+  expect(backendKind(config)).toBe('openai');
+  expect(config.backend.endpoint).toBe('http://localhost:8000/v1');
+  expect(config.backend.device_ids).toEqual([0]);
+  expect(config.scenario.reasoning).toBe(true);
+  expect(config.scenario.reasoning_params).toEqual({ reasoning_effort: 'high' });
+  expect(config.scenario.num_samples).toBe(10);
+  expect(generationSettingsOf(config)).toMatchObject({ maxNewTokens: 8192, minNewTokens: 1 });
+  expect(config.metrics).toMatchObject({ country_iso_code: 'USA', region: 'california', enabled: true });
+  expect(config.reporter.output_file).toBe('./results/gpt_oss_120b_high.csv');
+});
+
+it('maps backend type pytorch to the native engine and accepts quoted booleans', async () => {
+  const { config } = await loadConfig({ file: join(CONFIGS, 'hunyuan_pytorch.yaml') });
+  expect(backendKind(config)).toBe('native');
+  expect(config.backend.torch_dtype).toBe('bfloat16');
+  expect(config.scenario.reasoning).toBe(false);
+  expect(generationSettingsOf(config)).toMatchObject({ maxNewTokens: 10, minNewTokens: 10 });
+  const q = await loadConfig({ file: join(CONFIGS, 'qwen3_thinking_budget.yaml') });
+  expect(q.config.scenario.reasoning).toBe(true);
+  expect(q.config.backend.endpoint).toBe('http://localhost:8001/v1');
+  expect(q.config.metrics.enabled).toBe(false);
+});
+
+it('parses a.b.c=value overrides to proper types', () => {
+  expect(parseOverride('scenario.reasoning=false').value).toBe(false);
+  expect(parseOverride('backend.device_ids=[0]').value).toEqual([0]);
+  expect(parseOverride('scenario.num_samples=25').value).toBe(25);
+  expect(parseOverride('backend.endpoint=http://localhost:8001/v1').value).toBe('http://localhost:8001/v1');
+  expect(parseOverride('scenario.reasoning_params={reasoning_effort: low}').value).toEqual({ reasoning_effort: 'low' });
+  expect(parseOverride('name=').value).toBe('');
+  expect(parseOverride('+metrics.region=quebec').path).toEqual(['metrics', 'region']);
+  expect(looksLikeOverride('a.b=1')).toBe(true);
+  expect(looksLikeOverride('config.yaml')).toBe(false);
+  expect(() => parseOverride('a..b=1')).toThrow(/not a valid key segment/);
+  expect(() => applyOverrides({ name: 'x' }, [parseOverride('name.sub=1')])).toThrow(/name is not a map/);
+});
+
+it('accepts models-CSV reasoning states for scenario.reasoning', async () => {
+  expect((await loadConfig({ overrides: ['scenario.reasoning=On (High)'] })).config.scenario.reasoning).toBe('On (High)');
+  expect((await loadConfig({ overrides: ['scenario.reasoning=Off (N/A)'] })).config.scenario.reasoning).toBe('Off (N/A)');
+});
+
+it('applies overrides over the file; false is false', async () => {
+  const { config } = await loadConfig({
+    file: join(CONFIGS, 'gpt_oss_120b_vllm.yaml'),
+    overrides: ['scenario.reasoning=false', 'backend.device_ids=[1,2]', 'load.mode=rate', 'load.rate=4.5', 'scenario.generate_kwargs.max_new_tokens=10'],
+  });
+  expect(config.scenario.reasoning).toBe(false);
+  expect(config.backend.device_ids).toEqual([1, 2]);
+  expect(loadPlanOf(config)).toMatchObject({ mode: 'rate', rate: 4.5, arrival: 'poisson' });
+  expect(config.scenario.generate_kwargs.max_new_tokens).toBe(10);
+});
+
+async function problems(overrides: string[]): Promise<string[]> {
+  try {
+    await loadConfig({ overrides });
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return (e as ConfigError).problems;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+it('names the key, the value and the allowed values in validation errors', async () => {
+  expect(await problems(['backend.type=tensorrt'])).toEqual(['backend.type: "tensorrt" is not allowed; allowed values: native, pytorch, openai, vllm']);
+  expect((await problems(['scenario.num_samples=-3']))[0]).toMatch(/^scenario\.num_samples: .*\(got -3\)/);
+  expect((await problems(['backend.type=vllm']))).toEqual(expect.arrayContaining([expect.stringMatching(/^backend\.endpoint is required for backend type vllm/)]));
+  expect((await problems(['load.mode=rate']))[0]).toMatch(/^load\.rate is required when load\.mode is rate/);
+  expect((await problems(['scenario.reasoning=maybe']))[0]).toMatch(/^scenario\.reasoning reasoning state "maybe" is not understood/);
+  expect((await problems(['metrics.country_iso_code=US']))[0]).toMatch(/^metrics\.country_iso_code: must be a 3-letter ISO 3166 code/);
+  expect((await problems(['scenario.generate_kwargs.min_new_tokens=20', 'scenario.generate_kwargs.max_new_tokens=10']))[0]).toMatch(/min_new_tokens \(20\) must not exceed max_new_tokens \(10\)/);
+});
+
+it('warns about unknown keys instead of failing on them; rejects non-map files', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'aeb-config-'));
+  const f = join(dir, 'c.yaml');
+  await writeFile(f, 'name: x\nbackend:\n  type: pytorch\n  trust_remote_code: true\nlauncher: {type: process}\n');
+  const { warnings } = await loadConfig({ file: f });
+  expect(warnings).toEqual(['unknown key backend.trust_remote_code ignored', 'unknown key launcher ignored']);
+  await writeFile(f, '- just\n- a list\n');
+  await expect(loadConfig({ file: f })).rejects.toThrow(/top level must be a map/);
+  await expect(loadConfig({ file: join(dir, 'missing.yaml') })).rejects.toThrow(/cannot read config file .*ENOENT/);
+});
+
+it('defaults: native backend, built-in prompts, sequential load, one warmup request', async () => {
+  const { config } = await loadConfig();
+  expect(backendKind(config)).toBe('native');
+  expect(config.backend.model).toBeNull();
+  expect(config.scenario.dataset_name).toBeNull();
+  expect(loadPlanOf(config)).toEqual({ mode: 'sequential' });
+  expect(config.runner.warmup_requests).toBe(1);
+});

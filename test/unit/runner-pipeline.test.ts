@@ -1,0 +1,71 @@
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/load.js';
+import { MASTER_COLUMNS } from '../../src/results/columns.js';
+import { readCsvFile } from '../../src/results/csv-file.js';
+import { ResultsFileError } from '../../src/results/master-csv.js';
+import { runConfigured } from '../../src/runner/pipeline.js';
+import { scriptedBackend } from '../helpers/scripted-backend.js';
+
+async function config(out: string, extra: string[]) {
+  return (await loadConfig({ overrides: ['metrics.enabled=false', 'runner.warmup_requests=0', 'scenario.num_samples=2', `results.output_dir=${out}`, ...extra] })).config;
+}
+
+it('formats prompts per model family and hands reasoning settings to the backend', async () => {
+  const out = await mkdtemp(join(tmpdir(), 'aeb-pipe-'));
+  const gpt = scriptedBackend();
+  const o1 = await runConfigured(await config(out, ['backend.model=openai/gpt-oss-20b', 'scenario.reasoning=On (High)']), { createBackend: async () => gpt });
+  expect(o1.status).toBe('completed');
+  expect(o1.reasoningFormat).toBe('harmony');
+  expect(gpt.seenSettings[0]!.reasoning).toEqual({ enabled: true, params: { reasoning_effort: 'high' } });
+
+  const smol = scriptedBackend();
+  const o2 = await runConfigured(await config(out, ['backend.model=HuggingFaceTB/SmolLM3-3B', 'scenario.reasoning=false']), { createBackend: async () => smol });
+  expect(o2.reasoningFormat).toBe('think-flags');
+  expect(smol.seenPrompts[0]!.messages).toEqual([{ role: 'system', content: '/no_think' }, { role: 'user', content: smol.seenPrompts[0]!.text }]);
+  expect(smol.seenSettings[0]!.reasoning?.enabled).toBe(false);
+
+  const plain = scriptedBackend();
+  const o3 = await runConfigured(await config(out, ['backend.model=some/model']), { createBackend: async () => plain });
+  expect(o3.reasoningFormat).toBeNull();
+  expect(plain.seenPrompts[0]!.messages).toBeUndefined();
+  expect(plain.seenSettings[0]!.reasoning).toBeUndefined();
+
+  const t = await readCsvFile(join(out, 'master_results.csv'));
+  expect(t.rows.map((r) => r[3])).toEqual(['On (High)', 'Off', '']);
+});
+
+it('writes report.json (config, environment, summary, energy, formulas), results.csv and the JSONL', async () => {
+  const out = await mkdtemp(join(tmpdir(), 'aeb-pipe-'));
+  const backend = scriptedBackend({ script: (_p, call) => (call === 1 ? { fail: 'HTTP 500' } : { completionTokens: 6 }) });
+  const o = await runConfigured(await config(out, ['backend.model=m', 'scenario.num_samples=3', 'load.mode=concurrency', 'load.concurrency=2']), {
+    createBackend: async () => backend, environment: async () => ({ host: 'test' }),
+  });
+  const report = JSON.parse(await readFile(o.files.report, 'utf8'));
+  expect(report.schema).toBe('aeb.run-report/1');
+  expect(report.config.backend.model).toBe('m');
+  expect(report.environment).toEqual({ host: 'test' });
+  expect(report.summary.failed_prompts).toBe(1);
+  expect(report.energy.status).toBe('unavailable');
+  expect(report.formulas.tpot).toMatch(/completion_tokens − 1/);
+  expect(report.load.description).toBe('concurrency 2');
+  const csv = await readCsvFile(o.files.csv);
+  expect(csv.header).toEqual(MASTER_COLUMNS);
+  expect(csv.rows[0]![MASTER_COLUMNS.indexOf('error_message')]).toMatch(/^PARTIAL FAILURE: 1\/3 prompts failed \(33\.3%\)/);
+  const lines = (await readFile(o.files.records, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+  expect(lines).toHaveLength(3);
+  expect(lines.filter((l) => !l.success).map((l) => l.error)).toEqual(['HTTP 500']);
+  expect(lines.find((l) => l.success)).toMatchObject({ completionTokens: 6, textLength: 6 });
+  expect(typeof lines[0].startNs).toBe('string');
+});
+
+it('checks the master CSV before running: an old-layout file stops the run with a message', async () => {
+  const out = await mkdtemp(join(tmpdir(), 'aeb-pipe-'));
+  const { copyFile } = await import('node:fs/promises');
+  await copyFile(join(import.meta.dirname, '../fixtures/old-system/master_results_pre_rename.csv'), join(out, 'master_results.csv'));
+  const backend = scriptedBackend();
+  await expect(runConfigured(await config(out, ['backend.model=m']), { createBackend: async () => backend })).rejects.toBeInstanceOf(ResultsFileError);
+  expect(backend.calls).toBe(0);
+});

@@ -1,0 +1,106 @@
+import { expect, it } from 'vitest';
+import type { RequestRecord } from '../../src/backends/types.js';
+import type { EnergyMonitor, EnergyWindowResult } from '../../src/energy/types.js';
+import { runBenchmark, RunSetupError } from '../../src/runner/runner.js';
+import { runErrorMessage } from '../../src/results/master-csv.js';
+import { promptsOf, scriptedBackend } from '../helpers/scripted-backend.js';
+
+const settings = { maxNewTokens: 8, minNewTokens: 0, temperature: 0 };
+
+it('a backend that throws on every third request: run completes with right counts and PARTIAL FAILURE', async () => {
+  const backend = scriptedBackend({ script: (_p, call) => (call % 3 === 2 ? { throws: 'boom' } : { completionTokens: 5 }) });
+  const seen: RequestRecord[] = [];
+  const r = await runBenchmark({ backend, prompts: promptsOf(12), settings, maxConsecutiveFailures: 3, onRecord: (x) => { seen.push(x); } });
+  expect(r.summary.total_prompts).toBe(12);
+  expect(r.summary.successful_prompts).toBe(8);
+  expect(r.summary.failed_prompts).toBe(4);
+  expect(r.summary.total_completion_tokens).toBe(40);
+  expect(r.summary.stop_reason).toBeNull();
+  expect(r.summary.failure_reasons).toEqual({ 'backend threw: boom': 4 });
+  expect(runErrorMessage(r.summary)).toBe('PARTIAL FAILURE: 4/12 prompts failed (33.3%) - WARNING: failure rate exceeds 5%, results may not be representative');
+  expect(seen).toHaveLength(12);
+  expect(backend.opened && backend.closed).toBe(true);
+});
+
+it('warmup requests are recorded but excluded from the statistics', async () => {
+  const backend = scriptedBackend({ script: (_p, call) => ({ completionTokens: call < 2 ? 100 : 3 }) });
+  const r = await runBenchmark({ backend, prompts: promptsOf(5), settings, warmupRequests: 2 });
+  expect(r.records.filter((x) => x.warmup)).toHaveLength(2);
+  expect(r.summary.total_prompts).toBe(5);
+  expect(r.summary.warmup_requests).toBe(2);
+  expect(r.summary.total_completion_tokens).toBe(15);
+  expect(backend.calls).toBe(7);
+});
+
+it('stops after N consecutive failures but keeps everything finished', async () => {
+  const backend = scriptedBackend({ script: (_p, call) => (call >= 4 ? { fail: 'HTTP 503' } : {}) });
+  const r = await runBenchmark({ backend, prompts: promptsOf(50), settings, maxConsecutiveFailures: 3 });
+  expect(r.summary.total_prompts).toBe(7);
+  expect(r.summary.successful_prompts).toBe(4);
+  expect(r.summary.failed_prompts).toBe(3);
+  expect(r.summary.stop_reason).toMatch(/^consecutive_failures: 3 requests failed in a row \(last error: HTTP 503\)/);
+  expect(runErrorMessage(r.summary)).toContain('STOPPED EARLY');
+  expect(r.summary.planned_prompts).toBe(50);
+});
+
+it('an interrupt cancels in-flight requests (even on a backend that ignores the signal) and keeps finished ones', async () => {
+  const backend = scriptedBackend({ ignoreAbort: true, script: (_p, call) => ({ delayMs: call < 3 ? 5 : 10_000 }) });
+  const ac = new AbortController();
+  const finished: RequestRecord[] = [];
+  const t0 = Date.now();
+  const p = runBenchmark({
+    backend, prompts: promptsOf(10), settings, load: { mode: 'concurrency', concurrency: 1 }, signal: ac.signal, interruptGraceMs: 200,
+    onRecord: (x) => { finished.push(x); if (finished.length === 3) setTimeout(() => ac.abort(), 20); },
+  });
+  const r = await p;
+  expect(Date.now() - t0).toBeLessThan(2000);
+  expect(r.interrupted).toBe(true);
+  expect(r.summary.stop_reason).toBe('interrupted');
+  expect(r.summary.total_prompts).toBe(3);
+  expect(r.summary.successful_prompts).toBe(3);
+  expect(r.summary.cancelled_in_flight).toBe(1);
+  expect(finished.map((x) => x.index)).toEqual([0, 1, 2]);
+});
+
+it('runs the energy window around the measured phase only, with the idle baseline first', async () => {
+  const calls: string[] = [];
+  const window: EnergyWindowResult = {
+    label: 'measured', startNs: 0n, endNs: 1n, seconds: 1, gpuJoules: 7200, cpuJoules: null,
+    figures: [{ scope: 'gpu', method: 'counter', status: 'ok', source: 'GPU 0', joules: 7200 }],
+  };
+  const backend = scriptedBackend();
+  const monitor: EnergyMonitor = {
+    measureIdle: async (s) => { calls.push(`idle ${s} after ${backend.calls} calls`); return { seconds: s, watts: { 'GPU 0': 50 } }; },
+    startWindow: async () => { calls.push(`start after ${backend.calls} calls`); },
+    stopWindow: async () => { calls.push(`stop after ${backend.calls} calls`); return window; },
+    timeline: () => [],
+    close: async () => undefined,
+  };
+  const r = await runBenchmark({
+    backend, prompts: promptsOf(4), settings, warmupRequests: 1, energy: monitor, idleSeconds: 2,
+    emissions: (j) => ({ grams: j / 3.6e6 * 400, intensityGPerKwh: 400 }),
+  });
+  expect(calls).toEqual(['idle 2 after 0 calls', 'start after 1 calls', 'stop after 5 calls']);
+  expect(r.summary.gpu_energy_wh).toBe(2);
+  expect(r.summary.wh_per_1000_queries).toBe(500);
+  expect(r.summary.co2_emissions_g).toBeCloseTo(0.8, 12);
+  expect(r.summary.energy.idle_baseline).toEqual({ seconds: 2, watts: { 'GPU 0': 50 } });
+});
+
+it('adds the load driver queue time to each record and measures duration from first dispatch', async () => {
+  const backend = scriptedBackend({ script: () => ({ delayMs: 30 }) });
+  const r = await runBenchmark({ backend, prompts: promptsOf(4), settings, load: { mode: 'rate', rate: 1000, arrival: 'constant', maxConcurrency: 1 } });
+  const q = r.records.map((x) => x.queueMs);
+  expect(q[0]!).toBeLessThan(10);
+  expect(q[3]!).toBeGreaterThan(60);
+  expect(r.summary.total_duration_seconds).toBeGreaterThan(0.11);
+  expect(r.summary.queue_ms.max).toBe(Math.max(...q));
+});
+
+it('refuses to start without prompts and reports a backend that cannot open', async () => {
+  await expect(runBenchmark({ backend: scriptedBackend(), prompts: [], settings })).rejects.toThrow(/no prompts/);
+  const bad = scriptedBackend({ openError: 'connection refused 127.0.0.1:9' });
+  await expect(runBenchmark({ backend: bad, prompts: promptsOf(1), settings })).rejects.toSatisfy(
+    (e: unknown) => e instanceof RunSetupError && /failed to open: connection refused/.test((e as Error).message),
+  );
+});

@@ -1,0 +1,66 @@
+import { expect, it } from 'vitest';
+import type { RequestRecord } from '../../src/backends/types.js';
+import type { EnergyWindowResult } from '../../src/energy/types.js';
+import { buildSummary, partialFailureMessage } from '../../src/runner/summary.js';
+
+function rec(i: number, ok: boolean, ttft: number | null, total: number, prompt: number | null, completion: number | null): RequestRecord {
+  return {
+    index: i, success: ok, ...(ok ? {} : { error: 'HTTP 500' }), startNs: 0n, endNs: BigInt(total * 1e6), queueMs: 0,
+    ttftMs: ttft, ttfoMs: ttft, ttstMs: null, e2eMs: ok ? total : null, tpotMs: ok ? 10 : null, itlMs: ok ? [10, 10] : [], iclMs: ok ? [10, 10] : [],
+    promptTokens: prompt, completionTokens: completion, tokenCountSource: ok ? 'usage' : 'unknown', text: '',
+  };
+}
+
+const energy: EnergyWindowResult = {
+  label: 'measured', startNs: 0n, endNs: 2_000_000_000n, seconds: 2,
+  figures: [
+    { scope: 'gpu', method: 'counter', status: 'ok', source: 'GPU 0', joules: 3600, dynamicJoules: 1800 },
+    { scope: 'cpu-package', method: 'counter', status: 'ok', source: 'package-0', joules: 360 },
+  ],
+  gpuJoules: 3600, cpuJoules: 360,
+};
+
+it('averages over successful requests, sums tokens, derives energy figures per attempted request', () => {
+  const s = buildSummary({
+    records: [rec(0, true, 100, 1000, 10, 3), rec(1, true, 300, 3000, 20, 3), rec(2, false, null, 50, null, null), rec(3, true, null, 2000, 30, 4)],
+    plannedPrompts: 4, warmupRequests: 1, durationSeconds: 2, stopReason: null, cancelledInFlight: 0, energy, idle: null,
+    emissions: { grams: 0.5, intensityGPerKwh: 500 },
+  });
+  expect([s.total_prompts, s.successful_prompts, s.failed_prompts]).toEqual([4, 3, 1]);
+  expect(s.avg_total_time).toBeCloseTo(2, 12); // (1 + 3 + 2) / 3 s, failed request excluded
+  expect(s.avg_latency_seconds).toBe(s.avg_total_time);
+  expect(s.avg_time_to_first_token).toBeCloseTo(0.2, 12); // TTFT unknown for one success: excluded, not 0
+  expect(s.ttft_ms.count).toBe(2);
+  expect([s.total_prompt_tokens, s.total_completion_tokens, s.total_tokens]).toEqual([60, 10, 70]);
+  expect(s.throughput_tokens_per_second).toBe(35);
+  expect(s.output_tokens_per_second).toBe(5);
+  expect(s.requests_per_second).toBe(1.5);
+  expect(s.gpu_energy_wh).toBe(1);
+  expect(s.wh_per_1000_queries).toBe(250); // 1 Wh / 4 attempted requests × 1000
+  expect(s.avg_energy_per_prompt_wh).toBe(0.25);
+  expect(s.tokens_per_joule).toBeCloseTo(70 / 3600, 12);
+  expect(s.energy.scope).toBe('gpu');
+  expect(s.energy.gpu_dynamic_joules).toBe(1800);
+  expect(s.co2_emissions_g).toBe(0.5);
+  expect(s.failure_reasons).toEqual({ 'HTTP 500': 1 });
+});
+
+it('reports unknown token counts and missing energy as null, never 0', () => {
+  const s = buildSummary({
+    records: [rec(0, true, 5, 10, null, 3)], plannedPrompts: 1, warmupRequests: 0, durationSeconds: 1,
+    stopReason: null, cancelledInFlight: 0, energy: null, idle: null, emissions: null,
+  });
+  expect(s.total_prompt_tokens).toBeNull();
+  expect(s.total_tokens).toBeNull();
+  expect(s.throughput_tokens_per_second).toBeNull();
+  expect(s.total_completion_tokens).toBe(3);
+  expect(s.gpu_energy_wh).toBeNull();
+  expect(s.wh_per_1000_queries).toBeNull();
+  expect(s.energy.status).toBe('unavailable');
+});
+
+it('writes the old PARTIAL FAILURE wording with the >5% warning suffix', () => {
+  expect(partialFailureMessage(0, 10)).toBeNull();
+  expect(partialFailureMessage(1, 20)).toBe('PARTIAL FAILURE: 1/20 prompts failed (5.0%)');
+  expect(partialFailureMessage(1, 10)).toMatch(/^PARTIAL FAILURE: 1\/10 prompts failed \(10\.0%\) - WARNING: failure rate exceeds 5%/);
+});
