@@ -98,13 +98,7 @@ async function pool(total, concurrency, fn) {
   await Promise.all(Array.from({ length: concurrency }, worker));
 }
 
-function q(values) {
-  const v = values.filter(Number.isFinite).sort((a, b) => a - b);
-  const at = (p) => (v.length ? v[Math.min(v.length - 1, Math.ceil(p * v.length) - 1)] : null);
-  return { n: v.length, p50: at(0.5), p90: at(0.9), p99: at(0.99), max: v.length ? v[v.length - 1] : null, mean: v.length ? v.reduce((a, b) => a + b, 0) / v.length : null };
-}
-
-async function measureLevel(name, level, oneRequest) {
+async function measureLevel(lib, name, level, oneRequest) {
   // Warm-up round: opens the connections (excluded, as the runner excludes warmup requests).
   await pool(level.concurrency, level.concurrency, (i) => oneRequest(i));
   const added = [];
@@ -127,7 +121,7 @@ async function measureLevel(name, level, oneRequest) {
     concurrency: level.concurrency,
     requests: level.requests,
     failed,
-    clientAddedTtftMs: q(added),
+    clientAddedTtftMs: lib.quantiles(added),
     eventLoopDelayP99Ms: loop.percentile(99) / 1e6,
     chunksPerS: Math.round(chunks / wallS),
     cpuUsPerChunk: (cpu.user + cpu.system) / chunks,
@@ -144,7 +138,7 @@ async function ourClient(lib, url, level) {
   await backend.open();
   const settings = { maxNewTokens: level.tokens, minNewTokens: 0, temperature: 0 };
   try {
-    return await measureLevel('aeb (node:http)', level, async (i) => {
+    return await measureLevel(lib, 'aeb (node:http)', level, async (i) => {
       const rec = await backend.generate({ index: i, text: `r${i}` }, settings);
       if (!rec.success || rec.ttftMs === null) return null;
       const serverNs = BigInt(rec.text.slice(0, rec.text.indexOf('|')));
@@ -156,9 +150,9 @@ async function ourClient(lib, url, level) {
   }
 }
 
-async function sdkClient(OpenAI, url, level) {
+async function sdkClient(lib, OpenAI, url, level) {
   const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'bench', maxRetries: 0, timeout: 60_000 });
-  return measureLevel('openai package', level, async (i) => {
+  return measureLevel(lib, 'openai package', level, async (i) => {
     try {
       const stream = await client.chat.completions.create({
         model: 'bench-model',
@@ -271,7 +265,7 @@ async function main() {
   try {
     for (const level of levels) {
       latency.push({ ...(await ourClient(lib, url, level)), itlMs: level.itlMs, tokens: level.tokens });
-      latency.push({ ...(await sdkClient(OpenAI, url, level)), itlMs: level.itlMs, tokens: level.tokens });
+      latency.push({ ...(await sdkClient(lib, OpenAI, url, level)), itlMs: level.itlMs, tokens: level.tokens });
     }
   } finally {
     child.stdin.end();

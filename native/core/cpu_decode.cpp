@@ -23,7 +23,8 @@ namespace aeb {
 
 namespace {
 
-using Dot4Fn = void (*)(const void* const* rows, const float* x, int64_t n, float* out);
+// xp: x rearranged by permute_for_bf16 (only the AVX-512 bf16 kernel reads it; may be null otherwise).
+using Dot4Fn = void (*)(const void* const* rows, const float* x, const float* xp, int64_t n, float* out);
 using DotFn = float (*)(const float* a, const float* b, int64_t n);
 
 inline float bf16_to_f32(uint16_t v) {
@@ -41,7 +42,7 @@ template <>
 inline float load_weight<uint16_t>(const uint16_t* p, int64_t i) { return bf16_to_f32(p[i]); }
 
 template <typename T>
-void dot4_scalar(const void* const* rows, const float* x, int64_t n, float* out) {
+void dot4_scalar(const void* const* rows, const float* x, const float*, int64_t n, float* out) {
   for (int r = 0; r < 4; ++r) {
     const T* w = static_cast<const T*>(rows[r]);
     float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
@@ -94,7 +95,7 @@ template <>
 AEB_AVX2 inline __m256 load8<uint16_t>(const uint16_t* p) { return load8_bf16(p); }
 
 template <typename T>
-AEB_AVX2 void dot4_avx2(const void* const* rows, const float* x, int64_t n, float* out) {
+AEB_AVX2 void dot4_avx2(const void* const* rows, const float* x, const float*, int64_t n, float* out) {
   const T* w0 = static_cast<const T*>(rows[0]);
   const T* w1 = static_cast<const T*>(rows[1]);
   const T* w2 = static_cast<const T*>(rows[2]);
@@ -134,15 +135,10 @@ template <typename T>
 AEB_AVX512 inline __m512 load16(const T* p);
 template <>
 AEB_AVX512 inline __m512 load16<float>(const float* p) { return _mm512_loadu_ps(p); }
-template <>
-AEB_AVX512 inline __m512 load16<uint16_t>(const uint16_t* p) {
-  __m512i wide = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-  return _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16));
-}
 
 // Two accumulators per row (32 elements per iteration) keep enough FMAs in flight.
 template <typename T>
-AEB_AVX512 void dot4_avx512(const void* const* rows, const float* x, int64_t n, float* out) {
+AEB_AVX512 void dot4_avx512(const void* const* rows, const float* x, const float*, int64_t n, float* out) {
   const T* w0 = static_cast<const T*>(rows[0]);
   const T* w1 = static_cast<const T*>(rows[1]);
   const T* w2 = static_cast<const T*>(rows[2]);
@@ -189,11 +185,38 @@ AEB_AVX512 float dot_avx512(const float* a, const float* b, int64_t n) {
   return s;
 }
 
+// bf16 weights without widening shuffles: a 32-bit lane of 64 loaded bytes holds elements
+// 2j (low half) and 2j+1 (high half); `lane << 16` and `lane & 0xffff0000` are both exact f32.
+// xp holds x per 32-element block as [16 even-index values, 16 odd-index values].
+AEB_AVX512 void dot4_bf16_pairs_avx512(const void* const* rows, const float* x, const float* xp, int64_t n, float* out) {
+  const uint16_t* w[4] = {static_cast<const uint16_t*>(rows[0]), static_cast<const uint16_t*>(rows[1]),
+                          static_cast<const uint16_t*>(rows[2]), static_cast<const uint16_t*>(rows[3])};
+  const __m512i high = _mm512_set1_epi32(static_cast<int>(0xffff0000u));
+  __m512 even[4], odd[4];
+  for (int r = 0; r < 4; ++r) even[r] = odd[r] = _mm512_setzero_ps();
+  int64_t k = 0;
+  for (; k + 32 <= n; k += 32) {
+    const __m512 xe = _mm512_loadu_ps(xp + k);
+    const __m512 xo = _mm512_loadu_ps(xp + k + 16);
+    for (int r = 0; r < 4; ++r) {
+      const __m512i v = _mm512_loadu_si512(w[r] + k);
+      even[r] = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v, 16)), xe, even[r]);
+      odd[r] = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v, high)), xo, odd[r]);
+    }
+  }
+  for (int r = 0; r < 4; ++r) {
+    float s = _mm512_reduce_add_ps(_mm512_add_ps(even[r], odd[r]));
+    for (int64_t j = k; j < n; ++j) s += bf16_to_f32(w[r][j]) * x[j];
+    out[r] = s;
+  }
+}
+
 struct Kernels {
   const char* isa;
   Dot4Fn dot4_f32;
   Dot4Fn dot4_bf16;
   DotFn dot;
+  bool bf16_needs_pairs;  // dot4_bf16 reads xp (see permute_for_bf16)
 };
 
 Kernels select_kernels() {
@@ -203,9 +226,9 @@ Kernels select_kernels() {
   const bool has512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   const bool has2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   if (want != "scalar" && want != "avx2" && has512)
-    return {"avx512", dot4_avx512<float>, dot4_avx512<uint16_t>, dot_avx512};
-  if (want != "scalar" && has2) return {"avx2", dot4_avx2<float>, dot4_avx2<uint16_t>, dot_avx2};
-  return {"scalar", dot4_scalar<float>, dot4_scalar<uint16_t>, dot_scalar};
+    return {"avx512", dot4_avx512<float>, dot4_bf16_pairs_avx512, dot_avx512, true};
+  if (want != "scalar" && has2) return {"avx2", dot4_avx2<float>, dot4_avx2<uint16_t>, dot_avx2, false};
+  return {"scalar", dot4_scalar<float>, dot4_scalar<uint16_t>, dot_scalar, false};
 }
 
 const Kernels& kernels() {
@@ -218,15 +241,30 @@ inline const void* row_ptr(CpuWeightType type, const void* w, int64_t row, int64
   return static_cast<const uint8_t*>(w) + static_cast<size_t>(row) * static_cast<size_t>(cols) * elt;
 }
 
+// Rearranges x for dot4_bf16_pairs_avx512: per 32-element block, even then odd indices.
+// Returns xp (buf's storage), or nullptr when the kernels in use do not need it.
+const float* permute_for_bf16(CpuWeightType type, const float* x, int64_t n, std::vector<float>& buf) {
+  if (type != CpuWeightType::BF16 || !kernels().bf16_needs_pairs) return nullptr;
+  buf.resize(static_cast<size_t>(n));
+  int64_t k = 0;
+  for (; k + 32 <= n; k += 32)
+    for (int j = 0; j < 16; ++j) {
+      buf[static_cast<size_t>(k + j)] = x[k + 2 * j];
+      buf[static_cast<size_t>(k + 16 + j)] = x[k + 2 * j + 1];
+    }
+  for (; k < n; ++k) buf[static_cast<size_t>(k)] = x[k];
+  return buf.data();
+}
+
 // Rows [r0, r1) of y = W x (+ bias), optionally added to y.
-void matvec_rows(Dot4Fn dot4, CpuWeightType type, const void* w, const float* x, float* y, int64_t cols,
+void matvec_rows(Dot4Fn dot4, CpuWeightType type, const void* w, const float* x, const float* xp, float* y, int64_t cols,
                  int64_t r0, int64_t r1, const float* bias, bool accumulate) {
   float out[4];
   for (int64_t r = r0; r < r1; r += 4) {
     const void* rows[4];
     const int64_t count = std::min<int64_t>(4, r1 - r);
     for (int j = 0; j < 4; ++j) rows[j] = row_ptr(type, w, r + std::min<int64_t>(j, count - 1), cols);
-    dot4(rows, x, cols, out);
+    dot4(rows, x, xp, cols, out);
     for (int64_t j = 0; j < count; ++j) {
       float v = out[j] + (bias != nullptr ? bias[r + j] : 0.0f);
       y[r + j] = accumulate ? y[r + j] + v : v;
@@ -243,7 +281,9 @@ std::string cpu_kernel_isa() { return kernels().isa; }
 void cpu_matvec(CpuWeightType type, const void* w, const float* x, float* y, int64_t rows, int64_t cols,
                 const float* bias, bool accumulate) {
   const Kernels& k = kernels();
-  matvec_rows(type == CpuWeightType::F32 ? k.dot4_f32 : k.dot4_bf16, type, w, x, y, cols, 0, rows, bias, accumulate);
+  std::vector<float> buf;
+  const float* xp = permute_for_bf16(type, x, cols, buf);
+  matvec_rows(type == CpuWeightType::F32 ? k.dot4_f32 : k.dot4_bf16, type, w, x, xp, y, cols, 0, rows, bias, accumulate);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -364,6 +404,7 @@ constexpr int64_t kMinElementsPerThread = 48 * 1024;
 struct MatvecJob {
   const void* w;
   const float* x;
+  const float* xp;
   float* y;
   const float* bias;
   int64_t rows;
@@ -389,7 +430,7 @@ struct RowsRegion {
     for (int j = 0; j < self->count; ++j) {
       const MatvecJob& m = self->jobs[j];
       const int64_t lo = std::max(begin, base), hi = std::min(end, base + m.rows);
-      if (lo < hi) matvec_rows(self->dot4, self->type, m.w, m.x, m.y, self->cols, lo - base, hi - base, m.bias, m.accumulate);
+      if (lo < hi) matvec_rows(self->dot4, self->type, m.w, m.x, m.xp, m.y, self->cols, lo - base, hi - base, m.bias, m.accumulate);
       base += m.rows;
     }
   }
@@ -404,6 +445,7 @@ struct GateUpRegion {
   const float* b_gate;
   const float* b_up;
   const float* x;
+  const float* xp;
   float* out;
   int64_t rows, cols;
 
@@ -417,7 +459,7 @@ struct GateUpRegion {
       const int64_t r1 = std::min(r + 1, end - 1);
       const void* rows[4] = {row_ptr(s->type, s->w_gate, r, s->cols), row_ptr(s->type, s->w_gate, r1, s->cols),
                              row_ptr(s->type, s->w_up, r, s->cols), row_ptr(s->type, s->w_up, r1, s->cols)};
-      s->dot4(rows, s->x, s->cols, d);
+      s->dot4(rows, s->x, s->xp, s->cols, d);
       const int64_t rr[2] = {r, r1};
       for (int j = 0; j < (r1 > r ? 2 : 1); ++j) {
         const float g = d[j] + (s->b_gate != nullptr ? s->b_gate[rr[j]] : 0.0f);
@@ -494,6 +536,7 @@ struct CpuDecoder::Impl {
   Dot4Fn dot4;
   WorkerPool pool;
   std::vector<float> x, h, q, kbuf, vbuf, att, mlp, scores;
+  std::vector<float> xp_buf;  // permute_for_bf16 scratch (one input at a time)
 
   explicit Impl(const CpuDecoderSpec& spec)
       : s(spec),
@@ -536,10 +579,11 @@ struct CpuDecoder::Impl {
 
     for (const CpuLayerSpec& L : s.layers) {
       rms_norm(x.data(), L.in_norm, h.data(), H, eps);
+      const float* hp = permute_for_bf16(s.weight_type, h.data(), H, xp_buf);
       RowsRegion qkv{dot4, s.weight_type, H,
-                     {{L.wq, h.data(), q.data(), L.bq, q_out, false},
-                      {L.wk, h.data(), kbuf.data(), L.bk, kv_out, false},
-                      {L.wv, h.data(), vbuf.data(), L.bv, kv_out, false}},
+                     {{L.wq, h.data(), hp, q.data(), L.bq, q_out, false},
+                      {L.wk, h.data(), hp, kbuf.data(), L.bk, kv_out, false},
+                      {L.wv, h.data(), hp, vbuf.data(), L.bv, kv_out, false}},
                      3, q_out + 2 * kv_out};
       run_rows(qkv);
       for (int64_t hd = 0; hd < s.num_heads; ++hd) {
@@ -559,20 +603,25 @@ struct CpuDecoder::Impl {
                            1.0f / std::sqrt(static_cast<float>(D))};
       pool.run(threads_for(2 * (pos + 1) * q_out), s.num_heads, &AttentionRegion::run, &attn);
 
-      RowsRegion o{dot4, s.weight_type, q_out, {{L.wo, att.data(), x.data(), L.bo, H, true}}, 1, H};
+      RowsRegion o{dot4, s.weight_type, q_out,
+                   {{L.wo, att.data(), permute_for_bf16(s.weight_type, att.data(), q_out, xp_buf), x.data(), L.bo, H, true}}, 1, H};
       run_rows(o);
 
       rms_norm(x.data(), L.post_norm, h.data(), H, eps);
-      GateUpRegion gu{dot4, s.weight_type, L.w_gate, L.w_up, L.b_gate, L.b_up, h.data(), mlp.data(),
-                      s.intermediate_size, H};
+      GateUpRegion gu{dot4, s.weight_type, L.w_gate, L.w_up, L.b_gate, L.b_up, h.data(),
+                      permute_for_bf16(s.weight_type, h.data(), H, xp_buf), mlp.data(), s.intermediate_size, H};
       const int gu_threads = threads_for(2 * s.intermediate_size * H);
       pool.run(gu_threads, chunks_for(gu_threads), &GateUpRegion::run, &gu);
 
-      RowsRegion down{dot4, s.weight_type, s.intermediate_size, {{L.w_down, mlp.data(), x.data(), L.b_down, H, true}}, 1, H};
+      RowsRegion down{dot4, s.weight_type, s.intermediate_size,
+                      {{L.w_down, mlp.data(), permute_for_bf16(s.weight_type, mlp.data(), s.intermediate_size, xp_buf), x.data(), L.b_down, H, true}},
+                      1, H};
       run_rows(down);
     }
     rms_norm(x.data(), s.final_norm, h.data(), H, eps);
-    RowsRegion head{dot4, s.weight_type, H, {{s.lm_head, h.data(), logits, nullptr, s.vocab_size, false}}, 1, s.vocab_size};
+    RowsRegion head{dot4, s.weight_type, H,
+                    {{s.lm_head, h.data(), permute_for_bf16(s.weight_type, h.data(), H, xp_buf), logits, nullptr, s.vocab_size, false}},
+                    1, s.vocab_size};
     run_rows(head);
   }
 };

@@ -2,7 +2,7 @@
 // transpiled (TypeScript transpileModule, no type check) into a temporary directory next to
 // a node_modules link, so these tests do not depend on `npm run build` having run.
 import { spawn } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import ts from 'typescript';
@@ -57,6 +57,11 @@ beforeAll(async () => {
   await writeFile(join(work, 'package.json'), '{"type":"module"}');
   await symlink(join(ROOT, 'node_modules'), join(work, 'node_modules'), 'dir');
 }, 120_000);
+
+afterAll(async () => {
+  // rm does not follow the node_modules symlink.
+  if (work) await rm(work, { recursive: true, force: true });
+});
 
 describe('interrupt (SIGINT) mid-run', () => {
   const child = `
