@@ -36,7 +36,6 @@ void ModelHost_Deliver(Napi::Env env, Napi::Function, ModelHost* host, HostMessa
 
 Napi::Promise ModelHost::Load(Napi::Env env, aeb::LoadOptions options) {
   std::shared_ptr<ModelHost> host(new ModelHost());
-  host->env_ = env;
   auto* owner = new std::shared_ptr<ModelHost>(host);  // released by the TSFN finalizer
   host->tsfn_ = Tsfn::New(env, "aeb.model", 0, 1, host.get(),
                           [](Napi::Env, std::shared_ptr<ModelHost>* o, ModelHost*) { delete o; }, owner);

@@ -74,7 +74,6 @@ class ModelHost : public std::enable_shared_from_this<ModelHost> {
   std::unique_ptr<TaskThread> worker_;
   Tsfn tsfn_;
   bool hook_registered_ = false;
-  napi_env env_ = nullptr;
 
   // Main-thread state of the operation in flight.
   OpKind op_kind_ = OpKind::kNone;

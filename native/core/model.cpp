@@ -101,9 +101,12 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
   return weight * normed.to(x.scalar_type());
 }
 
-at::Tensor rotate_half(const at::Tensor& x) {
+// HF rotate-half RoPE as x * cos + swap_halves(x) * sin_signed, where sin_signed = [-sin, sin]
+// folds rotate_half's negation into the table (three kernels: mul, cat, addcmul).
+at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin_signed) {
   const int64_t half = x.size(-1) / 2;
-  return at::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
+  at::Tensor swapped = at::cat({x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
+  return at::addcmul(x * cos, swapped, sin_signed);
 }
 
 at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
@@ -198,7 +201,7 @@ class TransformerModel final : public Model {
     rope_cos_half_ = cos_half;
     rope_sin_half_ = sin_half;
     rope_cos_ = at::cat({cos_half, cos_half}, -1).to(device_, dtype_);
-    rope_sin_ = at::cat({sin_half, sin_half}, -1).to(device_, dtype_);
+    rope_sin_signed_ = at::cat({-sin_half, sin_half}, -1).to(device_, dtype_);
 
     // AEB_CPU_DECODE=torch keeps CPU decode on libtorch (the GPU code path), for comparisons.
     const char* decode_env = std::getenv("AEB_CPU_DECODE");
@@ -288,7 +291,7 @@ class TransformerModel final : public Model {
     if (o.min_new_tokens < 0) throw EngineError("INVALID_ARGUMENT", "min_new_tokens must be >= 0");
     const auto prompt = static_cast<int64_t>(o.prompt_ids.size());
     // The last generated token is never fed back, so the cache holds prompt + max_new - 1.
-    if (prompt + o.max_new_tokens - 1 > max_seq_len_)
+    if (prompt > max_seq_len_ || o.max_new_tokens - 1 > max_seq_len_ - prompt)  // no overflow for huge values
       throw EngineError("INVALID_ARGUMENT", "prompt (" + std::to_string(prompt) + " tokens) + max_new_tokens (" +
                                                 std::to_string(o.max_new_tokens) + ") - 1 exceeds the KV cache capacity max_seq_len (" +
                                                 std::to_string(max_seq_len_) + ")");
@@ -325,37 +328,47 @@ class TransformerModel final : public Model {
   // T > 1 only from position 0 (prefill), so causal masking is the plain lower triangle.
   at::Tensor forward(const at::Tensor& ids, int64_t pos0) {
     const int64_t T = ids.size(0);
+    if (T > 1 && pos0 != 0) throw EngineError("INVALID_ARGUMENT", "internal: multi-token forward must start at position 0");
     const int64_t nh = cfg_.num_heads, nkv = cfg_.num_kv_heads, D = cfg_.head_dim, S = pos0 + T;
     const double eps = cfg_.rms_norm_eps;
     at::Tensor x = embed_.index_select(0, ids);  // [T, H]
     at::Tensor cos = rope_cos_.narrow(0, pos0, T).unsqueeze(1);  // [T, 1, D]
-    at::Tensor sin = rope_sin_.narrow(0, pos0, T).unsqueeze(1);
+    at::Tensor sin = rope_sin_signed_.narrow(0, pos0, T).unsqueeze(1);
     for (int64_t l = 0; l < cfg_.num_layers; ++l) {
       const LayerWeights& L = layers_[static_cast<size_t>(l)];
       at::Tensor h = rms_norm(x, L.in_norm, eps);
       at::Tensor qkv = linear(h, L.wqkv, L.bqkv);  // [T, (nh + 2 nkv) D]
-      at::Tensor q = qkv.narrow(1, 0, nh * D).view({T, nh, D});
-      at::Tensor k = qkv.narrow(1, nh * D, nkv * D).view({T, nkv, D});
       at::Tensor v = qkv.narrow(1, (nh + nkv) * D, nkv * D).view({T, nkv, D});
-      if (cfg_.qk_norm) {
-        q = rms_norm(q, L.q_norm, eps);
-        k = rms_norm(k, L.k_norm, eps);
-      }
-      q = q * cos + rotate_half(q) * sin;
-      k = k * cos + rotate_half(k) * sin;
+      // q and k heads side by side [T, nh + nkv, D], rotated together.
+      at::Tensor qk = qkv.narrow(1, 0, (nh + nkv) * D).view({T, nh + nkv, D});
+      if (cfg_.qk_norm)
+        qk = at::cat({rms_norm(qk.narrow(1, 0, nh), L.q_norm, eps), rms_norm(qk.narrow(1, nh, nkv), L.k_norm, eps)}, 1);
+      qk = apply_rope(qk, cos, sin);
+      at::Tensor q = qk.narrow(1, 0, nh);
+      at::Tensor k = qk.narrow(1, nh, nkv);
       at::Tensor kc = k_cache_[l];
       at::Tensor vc = v_cache_[l];
       kc.narrow(1, pos0, T).copy_(k.transpose(0, 1));
       vc.narrow(1, pos0, T).copy_(v.transpose(0, 1));
       at::Tensor keys = kc.narrow(1, 0, S).to(dtype_);  // [nkv, S, D]
       at::Tensor values = vc.narrow(1, 0, S).to(dtype_);
-      if (nh != nkv) {
-        const int64_t group = nh / nkv;
-        keys = keys.unsqueeze(1).expand({nkv, group, S, D}).reshape({nh, S, D});
-        values = values.unsqueeze(1).expand({nkv, group, S, D}).reshape({nh, S, D});
+      const int64_t group = nh / nkv;
+      at::Tensor o;
+      if (T == 1) {
+        // Decode: grouped-query attention as two batched matmuls over the cache views (no
+        // copy of K/V per query head); softmax in f32 like HF's eager attention.
+        at::Tensor qg = q.reshape({nkv, group, D});
+        at::Tensor scores = at::matmul(qg, keys.transpose(1, 2)).mul_(1.0 / std::sqrt(static_cast<double>(D)));
+        at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(dtype_);
+        o = at::matmul(probs, values).reshape({1, nh * D});
+      } else {
+        if (group != 1) {
+          keys = keys.unsqueeze(1).expand({nkv, group, S, D}).reshape({nh, S, D});
+          values = values.unsqueeze(1).expand({nkv, group, S, D}).reshape({nh, S, D});
+        }
+        at::Tensor attn = attention(q.transpose(0, 1).unsqueeze(0), keys.unsqueeze(0), values.unsqueeze(0), true);
+        o = attn.squeeze(0).transpose(0, 1).reshape({T, nh * D});
       }
-      at::Tensor attn = attention(q.transpose(0, 1).unsqueeze(0), keys.unsqueeze(0), values.unsqueeze(0), T > 1);
-      at::Tensor o = attn.squeeze(0).transpose(0, 1).reshape({T, nh * D});
       x = x + linear(o, L.wo, L.bo);
       h = rms_norm(x, L.post_norm, eps);
       at::Tensor gate_up = linear(h, L.w_gate_up, L.b_gate_up);  // [T, 2 I]
@@ -428,7 +441,7 @@ class TransformerModel final : public Model {
   at::Tensor embed_, final_norm_, lm_head_;
   std::vector<LayerWeights> layers_;
   at::Tensor k_cache_, v_cache_;
-  at::Tensor rope_cos_, rope_sin_;            // [S, D] in the compute dtype, on the device
+  at::Tensor rope_cos_, rope_sin_signed_;     // [S, D] in the compute dtype, on the device
   at::Tensor rope_cos_half_, rope_sin_half_;  // [S, D/2] f32 on the host
   std::vector<at::Tensor> f32_copies_;
   std::unique_ptr<CpuDecoder> cpu_decoder_;

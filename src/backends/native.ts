@@ -93,6 +93,7 @@ function failedRecord(index: number, startNs: bigint, error: string, extra: Part
 
 export function createNativeBackend(opts: NativeBackendOptions): Backend {
   let model: NativeModel | undefined;
+  let loading: Promise<NativeModel> | undefined; // concurrent open() calls share one load
 
   const engineOptions = (settings: GenerationSettings): GenerateOptions => {
     const o: GenerateOptions = {
@@ -113,14 +114,18 @@ export function createNativeBackend(opts: NativeBackendOptions): Backend {
 
     async open(signal?: AbortSignal): Promise<BackendDescription> {
       signal?.throwIfAborted();
-      if (!model) {
+      if (!loading) {
         const load: Parameters<typeof loadModel>[1] = {};
         if (opts.device !== undefined) load.device = opts.device;
         if (opts.dtype !== undefined) load.dtype = opts.dtype;
         if (opts.threads !== undefined) load.threads = opts.threads;
         if (opts.maxSeqLen !== undefined) load.maxSeqLen = opts.maxSeqLen;
-        model = await loadModel(opts.modelPath, load);
+        loading = loadModel(opts.modelPath, load);
+        loading.catch(() => {
+          loading = undefined; // a later open() may retry
+        });
       }
+      model = await loading;
       const info = model.info;
       const cuda = /^cuda(?::(\d+))?$/.exec(info.device);
       const description: BackendDescription = {
@@ -216,8 +221,10 @@ export function createNativeBackend(opts: NativeBackendOptions): Backend {
     },
 
     async close(): Promise<void> {
-      model?.dispose();
+      const pending = loading;
+      loading = undefined;
       model = undefined;
+      (await pending?.catch(() => undefined))?.dispose();
     },
   };
 }

@@ -35,9 +35,12 @@ export function formatSummary(title: string, s: RunSummary, errorMessage = ''): 
         `${num(s.wh_per_1000_queries, 4)} Wh/1000 queries, ${num(s.tokens_per_joule, 4)} tokens/J, CO2 ${num(s.co2_emissions_g, 4, ' g')}` +
         (s.emissions?.source ? ` (${s.emissions.source})` : ''),
     );
-    for (const f of e.figures) lines.push(`    ${f.source}: ${f.status === 'ok' ? `${num(f.joules, 2)} J` : f.status}${f.reason ? ` (${f.reason})` : ''}`);
+  } else if (e.status === 'invalid') {
+    lines.push(`  energy (${e.scope}): INVALID window, no energy figures reported`);
   } else {
     lines.push('  energy: unavailable (no sensor measured this run)');
   }
+  if (e.status !== 'unavailable')
+    for (const f of e.figures) lines.push(`    ${f.source}: ${f.status === 'ok' ? `${num(f.joules, 2)} J` : f.status}${f.reason ? ` (${f.reason})` : ''}`);
   return lines.join('\n');
 }

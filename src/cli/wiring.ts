@@ -25,7 +25,7 @@ const DTYPES: Record<string, 'f32' | 'bf16' | 'f16' | undefined> = {
   auto: undefined, float32: 'f32', f32: 'f32', bfloat16: 'bf16', bf16: 'bf16', float16: 'f16', f16: 'f16',
 };
 
-/** 'cuda' + device_ids [1] → 'cuda:1'; everything else as configured. */
+/** 'cuda' + device_ids [1] → 'cuda:1'; everything else as configured. The engine uses one device. */
 export function nativeDevice(config: BenchmarkConfig): string {
   const { device, device_ids } = config.backend;
   if (device === 'cuda' && device_ids && device_ids.length > 0) return `cuda:${device_ids[0]}`;
@@ -91,11 +91,15 @@ export async function createBackend(config: BenchmarkConfig, ctx: BackendContext
 export async function createEnergyMonitor(config: BenchmarkConfig): Promise<EnergyMonitor | null> {
   if (!config.metrics.enabled || config.metrics.type === 'none') return null;
   const m = await optionalImport(() => import('../energy/index.js'), 'the energy module (src/energy)');
-  const { device, device_ids } = config.backend;
+  const { device_ids } = config.backend;
   let gpu: { cudaOrdinals?: number[]; deviceIds?: number[] } | false;
   if (backendKind(config) === 'openai') gpu = device_ids ? { deviceIds: device_ids } : false; // a server's GPUs: NVML indices
-  else if (device === 'cpu') gpu = false;
-  else gpu = { cudaOrdinals: device_ids ?? [device.includes(':') ? Number(device.split(':')[1]) : 0] };
+  else if (config.backend.device === 'cpu') gpu = false;
+  else {
+    // Meter exactly the device the engine runs on (extra device_ids are not used by it).
+    const used = nativeDevice(config);
+    gpu = { cudaOrdinals: [used.includes(':') ? Number(used.split(':')[1]) : 0] };
+  }
   return m.createEnergyMonitor({ gpu, idleSeconds: config.metrics.idle_seconds });
 }
 

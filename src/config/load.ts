@@ -63,6 +63,9 @@ export function validateConfig(raw: unknown, source: string | null = null): Load
     throw new ConfigError(`invalid configuration${source ? ` in ${source}` : ''}:\n  ${problems.join('\n  ')}`, problems);
   }
   const warnings = unknownKeys(raw as Record<string, unknown>).map((k) => `unknown key ${k} ignored`);
+  const ids = result.data.backend.device_ids;
+  if (backendKind(result.data) === 'native' && result.data.backend.device === 'cuda' && ids && ids.length > 1)
+    warnings.push(`backend.device_ids ${JSON.stringify(ids)}: the native engine runs on one device, cuda:${ids[0]} (energy is metered on that GPU only)`);
   return { config: result.data, warnings, source };
 }
 

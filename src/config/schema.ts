@@ -3,6 +3,7 @@
 // OpenAI-compatible client. Values are validated with messages naming the key and the
 // allowed values; unknown keys are reported as warnings (old files carry keys we ignore).
 import { z } from 'zod';
+import { carbonIntensityFor } from '../energy/emissions.js';
 import { parseReasoningState } from '../formatters/reasoning-state.js';
 
 const boolish = z.preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean());
@@ -62,7 +63,8 @@ const metricsSchema = z.object({
   enabled: boolish.default(true),
   project_name: z.string().nullable().default(null),
   output_dir: z.string().nullable().default(null),
-  country_iso_code: z.string().regex(/^[A-Za-z]{3}$/, 'must be a 3-letter ISO 3166 code such as USA or FRA').nullable().default(null),
+  /** ISO 3166 code (USA, FRA, …) or WORLD; checked against the carbon-intensity table below. */
+  country_iso_code: z.string().nullable().default(null),
   region: z.string().nullable().default(null),
   idle_seconds: z.number().nonnegative().default(0),
 });
@@ -114,6 +116,15 @@ export const configSchema = z
       ctx.addIssue({ code: 'custom', path: ['backend', 'model'], message: `is required for backend type ${c.backend.type} (the served model name)` });
     if (c.load.mode === 'rate' && c.load.rate === null)
       ctx.addIssue({ code: 'custom', path: ['load', 'rate'], message: 'is required when load.mode is rate (requests per second)' });
+    // A location the emissions table lacks must fail now, not after a long run.
+    const { country_iso_code, region } = c.metrics;
+    if (country_iso_code !== null || region !== null) {
+      try {
+        carbonIntensityFor({ countryIsoCode: country_iso_code ?? undefined, region: region ?? undefined });
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', path: ['metrics', country_iso_code === null || /region/.test((e as Error).message) ? 'region' : 'country_iso_code'], message: `rejected: ${(e as Error).message}` });
+      }
+    }
     const g = c.scenario.generate_kwargs;
     if (g.min_new_tokens > g.max_new_tokens)
       ctx.addIssue({ code: 'custom', path: ['scenario', 'generate_kwargs', 'min_new_tokens'], message: `(${g.min_new_tokens}) must not exceed max_new_tokens (${g.max_new_tokens})` });

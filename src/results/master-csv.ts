@@ -2,12 +2,13 @@
 // writers. Invariants: the header is written only when the file is new; a file whose header
 // is not exactly ours is never appended to; each row is one write() of a complete record
 // followed by fsync, under the file lock, so a crash leaves whole rows or nothing.
-import { mkdir, open, readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { RunSummary } from '../runner/summary.js';
 import { partialFailureMessage } from '../runner/summary.js';
 import { csvRecords, detectEol, parseCsvText } from './csv-file.js';
 import { LEGACY_COLUMNS, MASTER_COLUMNS, PRE_RENAME_COLUMNS, type MasterRow } from './columns.js';
+import { writeDurably } from './durable.js';
 import { fixedOrEmpty, intOrEmpty } from './format.js';
 import { withFileLock } from './lock.js';
 
@@ -133,7 +134,7 @@ export function headerKind(header: readonly string[]): 'current' | 'migratable' 
   return 'unknown';
 }
 
-/** Reads only the header line (and the end of the file) of an existing results file. */
+/** Header, line ending and whether the last row is complete, of an existing results file (null: none). */
 async function inspectExisting(file: string): Promise<{ size: number; eol: '\n' | '\r\n'; header: string[]; endsWithNewline: boolean } | null> {
   let text: string;
   try {
@@ -176,13 +177,7 @@ export async function appendMasterRows(file: string, rows: readonly MasterRow[])
       checkAppendable(file, existing);
       text = csvRecords(rows.map(rowCells), existing.eol);
     }
-    const h = await open(file, 'a');
-    try {
-      await h.write(text);
-      await h.sync();
-    } finally {
-      await h.close();
-    }
+    await writeDurably(file, text, 'a');
   });
 }
 

@@ -4,10 +4,11 @@
 // byte-for-byte. A backup is written first; the result is re-read and verified against the
 // original (row count and every value) and the backup is restored if anything differs.
 // Running it again on a migrated file changes nothing.
-import { copyFile, constants, open, readFile, rename, rm } from 'node:fs/promises';
+import { copyFile, constants, readFile, rename, rm } from 'node:fs/promises';
 import { MASTER_COLUMNS } from './columns.js';
 import { CsvFormatError, csvRecords, parseCsvText, type CsvTable } from './csv-file.js';
 import { headerKind, ResultsFileError } from './master-csv.js';
+import { writeDurably } from './durable.js';
 import { withFileLock } from './lock.js';
 
 export interface MigrationReport {
@@ -45,16 +46,6 @@ function verify(original: CsvTable, migrated: CsvTable, file: string): void {
   }
 }
 
-async function writeDurably(path: string, text: string): Promise<void> {
-  const h = await open(path, 'wx');
-  try {
-    await h.write(text);
-    await h.sync();
-  } finally {
-    await h.close();
-  }
-}
-
 function backupName(file: string): string {
   return `${file}.${new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}.bak`;
 }
@@ -87,7 +78,7 @@ export async function migrateMasterCsv(file: string): Promise<MigrationReport> {
     }
     const tmp = `${file}.migrating-${process.pid}`;
     await rm(tmp, { force: true });
-    await writeDurably(tmp, out);
+    await writeDurably(tmp, out, 'wx');
     await rename(tmp, file);
     try {
       verify(original, parseCsvText(await readFile(file, 'utf8'), file), file);

@@ -98,6 +98,30 @@ export function masterCsvPath(config: BenchmarkConfig): string {
 
 const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
+/** After an interrupt the machine description may still be loading: do not wait for it. */
+const ENVIRONMENT_WAIT_AFTER_INTERRUPT_MS = 100;
+
+/** The master row first (what users compare across runs), then the per-run files. */
+async function writeResults(config: BenchmarkConfig, files: { records: string; report: string; csv: string; master: string }, identity: RunIdentity, plan: LoadPlan,
+  result: RunResult, environmentP: Promise<Record<string, unknown>>, interrupted: boolean): Promise<void> {
+  const row = buildMasterRow(identity, result.summary);
+  await appendMasterRow(files.master, row);
+  let timer: NodeJS.Timeout | undefined;
+  const environment = interrupted
+    ? await Promise.race([environmentP, new Promise<Record<string, unknown>>((r) => {
+      timer = setTimeout(() => r({ pending: 'not collected: run interrupted' }), ENVIRONMENT_WAIT_AFTER_INTERRUPT_MS);
+    })]).finally(() => clearTimeout(timer))
+    : await environmentP;
+  await writeRunReport(files.report, buildRunReport({
+    run_id: identity.runId!, config, environment, backend: result.description,
+    load: { plan, description: describeLoadPlan(plan), warmup_requests: config.runner.warmup_requests },
+    summary: result.summary, warnings: result.warnings, started_at: result.startedAt, finished_at: result.finishedAt,
+    files: { records: files.records, csv: files.csv, master: files.master },
+  }));
+  await writeRunCsv(files.csv, row);
+  if (config.reporter.output_file) await writeRunCsv(config.reporter.output_file, row);
+}
+
 export async function runConfigured(config: BenchmarkConfig, deps: PipelineDeps, meta: RunMeta = {}): Promise<PipelineOutcome> {
   const log = deps.log ?? (() => undefined);
   const model = meta.modelName ?? config.results.model_name ?? config.backend.model ?? 'default-model';
@@ -119,6 +143,7 @@ export async function runConfigured(config: BenchmarkConfig, deps: PipelineDeps,
   let reasoningLabel: string | null = null;
   let writer: RecordsWriter | null = null;
   let energy: EnergyMonitor | null = null;
+  let planned = config.scenario.num_samples ?? 0;
 
   try {
     const tokenizer = config.scenario.max_prompt_tokens !== null && deps.tokenizer ? await deps.tokenizer(config) : null;
@@ -131,6 +156,7 @@ export async function runConfigured(config: BenchmarkConfig, deps: PipelineDeps,
       maxPromptTokens: config.scenario.max_prompt_tokens,
       ...(tokenizer ? { encode: (t: string) => tokenizer.encode(t), ...(tokenizer.decode ? { decode: (ids: number[]) => tokenizer.decode!(ids) } : {}) } : {}),
     });
+    planned = dataset.prompts.length;
     log(`dataset ${dataset.source}: ${dataset.prompts.length} of ${dataset.totalRows} prompts`);
 
     const settings = generationSettingsOf(config);
@@ -150,9 +176,10 @@ export async function runConfigured(config: BenchmarkConfig, deps: PipelineDeps,
     const environmentP = deps.environment
       ? deps.environment(config).catch((e: unknown) => ({ error: errorText(e) }))
       : Promise.resolve({});
-    const backend = await deps.createBackend(config, { modelName: model, reasoning: settings.reasoning ?? null });
     energy = config.metrics.enabled && deps.createEnergyMonitor ? await deps.createEnergyMonitor(config) : null;
     writer = await RecordsWriter.create(files.records);
+    // Created last: from here runBenchmark owns the backend and closes it whatever happens.
+    const backend = await deps.createBackend(config, { modelName: model, reasoning: settings.reasoning ?? null });
     const w = writer;
     const result = await runBenchmark({
       backend, prompts, settings, load: plan,
@@ -167,28 +194,26 @@ export async function runConfigured(config: BenchmarkConfig, deps: PipelineDeps,
     await writer.close();
     writer = null;
     for (const warning of result.warnings) log(`warning: ${warning}`);
-
     identity.device = result.description.device ?? identity.device;
     identity.dtype = result.description.dtype ?? '';
     if (result.description.gpuOrdinals) identity.gpuCount = result.description.gpuOrdinals.length;
-    const row = buildMasterRow(identity, result.summary);
-    const environment = await environmentP;
-    await writeRunReport(files.report, buildRunReport({
-      run_id: runId, config, environment, backend: result.description,
-      load: { plan, description: describeLoadPlan(plan), warmup_requests: config.runner.warmup_requests },
-      summary: result.summary, warnings: result.warnings, started_at: result.startedAt, finished_at: result.finishedAt,
-      files: { records: files.records, csv: files.csv, master: files.master },
-    }));
-    await writeRunCsv(files.csv, row);
-    if (config.reporter.output_file) await writeRunCsv(config.reporter.output_file, row);
-    await appendMasterRow(files.master, row);
-    return { runId, status: result.interrupted ? 'interrupted' : 'completed', summary: result.summary, result, error: null, files, reasoningFormat, reasoningLabel };
+    const status = result.interrupted ? 'interrupted' : 'completed';
+    try {
+      await writeResults(config, files, identity, plan, result, environmentP, result.interrupted);
+    } catch (e) {
+      // The run itself finished: keep its measurements in the outcome, and add no FAILED row
+      // (the master row may already be written; a retry would measure the run again).
+      const error = `results could not be written: ${errorText(e)}`;
+      log(`error: ${error}`);
+      return { runId, status: 'failed', summary: result.summary, result, error, cause: e, files, reasoningFormat, reasoningLabel };
+    }
+    return { runId, status, summary: result.summary, result, error: null, files, reasoningFormat, reasoningLabel };
   } catch (e) {
     if (writer) await writer.close().catch(() => undefined);
     const error = errorText(e);
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     try {
-      await appendMasterRow(files.master, buildFailedRow(identity, config.scenario.num_samples ?? 0, seconds, error));
+      await appendMasterRow(files.master, buildFailedRow(identity, planned, seconds, error));
     } catch (we) {
       log(`warning: could not record the failed run in ${files.master}: ${errorText(we)}`);
     }

@@ -37,7 +37,7 @@ export interface RunnerOptions {
   onProgress?: (event: ProgressEvent) => void;
   /** Turns the primary energy (J) into emissions for the configured grid. */
   emissions?: (joules: number) => EmissionsFigure | null | Promise<EmissionsFigure | null>;
-  /** How long close()/stopWindow may take after an interrupt before we move on (ms). */
+  /** After an interrupt, how long stopWindow() and close() may take in all before we move on (ms). */
   interruptGraceMs?: number;
 }
 
@@ -93,11 +93,24 @@ async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined>
 
 const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
-export async function runBenchmark(opts: RunnerOptions): Promise<RunResult> {
+function checkOptions(opts: RunnerOptions): { load: LoadPlan; warmupCount: number } {
   if (opts.prompts.length === 0) throw new RunSetupError('the dataset has no prompts to run');
   const load = validateLoadPlan(opts.load ?? { mode: 'sequential' });
   const warmupCount = opts.warmupRequests ?? 0;
   if (!Number.isInteger(warmupCount) || warmupCount < 0) throw new RangeError(`warmup requests must be an integer >= 0, got ${warmupCount}`);
+  return { load, warmupCount };
+}
+
+/** Owns `opts.backend` from the call on: it is closed on every path, bad options included. */
+export async function runBenchmark(opts: RunnerOptions): Promise<RunResult> {
+  let checked: ReturnType<typeof checkOptions>;
+  try {
+    checked = checkOptions(opts);
+  } catch (e) {
+    await opts.backend.close().catch(() => undefined);
+    throw e;
+  }
+  const { load, warmupCount } = checked;
   const maxConsecutive = opts.maxConsecutiveFailures ?? 0;
   const grace = opts.interruptGraceMs ?? 1000;
   const warnings: string[] = [];
@@ -105,7 +118,14 @@ export async function runBenchmark(opts: RunnerOptions): Promise<RunResult> {
 
   // One controller cancels in-flight requests; it follows the caller's interrupt signal.
   const cancel = new AbortController();
-  const onInterrupt = () => cancel.abort(opts.signal?.reason ?? new Error('interrupted'));
+  // One grace budget from the interrupt for all cleanup, so the caller's exit deadline
+  // (the CLI's) still leaves time to write the results.
+  let graceEndsMs = Infinity;
+  const graceLeft = () => (graceEndsMs === Infinity ? grace : Math.max(0, graceEndsMs - Date.now()));
+  const onInterrupt = () => {
+    graceEndsMs = Date.now() + grace;
+    cancel.abort(opts.signal?.reason ?? new Error('interrupted'));
+  };
   if (opts.signal?.aborted) onInterrupt();
   opts.signal?.addEventListener('abort', onInterrupt, { once: true });
   const interrupted = () => cancel.signal.aborted;
@@ -118,7 +138,7 @@ export async function runBenchmark(opts: RunnerOptions): Promise<RunResult> {
     description = await opts.backend.open(cancel.signal);
   } catch (e) {
     opts.signal?.removeEventListener('abort', onInterrupt);
-    await withTimeout(opts.backend.close().catch(() => undefined), grace);
+    await withTimeout(opts.backend.close().catch(() => undefined), graceLeft());
     throw new RunSetupError(`backend ${opts.backend.kind} failed to open: ${errorText(e)}`, { cause: e });
   }
 
@@ -212,7 +232,7 @@ export async function runBenchmark(opts: RunnerOptions): Promise<RunResult> {
       if (opts.energy) {
         try {
           const stop = opts.energy.stopWindow();
-          energyWindow = (interrupted() ? await withTimeout(stop, grace) : await stop) ?? null;
+          energyWindow = (interrupted() ? await withTimeout(stop, graceLeft()) : await stop) ?? null;
         } catch (e) {
           warnings.push(`energy window failed to stop: ${errorText(e)}`);
         }
@@ -221,7 +241,7 @@ export async function runBenchmark(opts: RunnerOptions): Promise<RunResult> {
   } finally {
     opts.signal?.removeEventListener('abort', onInterrupt);
     const closing = opts.backend.close().catch((e) => warnings.push(`backend close failed: ${errorText(e)}`));
-    if (interrupted()) await withTimeout(closing, grace);
+    if (interrupted()) await withTimeout(closing, graceLeft());
     else await closing;
   }
   if (interrupted()) stopReason = 'interrupted';

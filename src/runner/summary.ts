@@ -15,7 +15,8 @@ export interface EmissionsFigure {
 }
 
 export interface EnergySummary {
-  status: 'measured' | 'unavailable';
+  /** 'invalid': a sensor exists but its window cannot be trusted (counter reset, failed read). */
+  status: 'measured' | 'invalid' | 'unavailable';
   /** What the primary figure covers, e.g. 'gpu' or 'cpu-package+dram'. */
   scope: string | null;
   /** 'counter' | 'integrated' | 'estimated' (mixed methods joined with '+'). */
@@ -124,27 +125,34 @@ function sumKnown(records: readonly RequestRecord[], pick: (r: RequestRecord) =>
   return s;
 }
 
+/**
+ * GPU and CPU totals come from the window (the monitor nulls a total when one of its parts
+ * is invalid: a partial sum would understate). The primary figure is the GPU one whenever a
+ * GPU sensor exists, even when its window is invalid: falling back to the CPU figure would
+ * silently change what wh_per_1000_queries means.
+ */
 function summariseEnergy(window: EnergyWindowResult | null, idle: IdleBaseline | null): EnergySummary {
   const figures = window?.figures ?? [];
-  const ok = figures.filter((f) => f.status === 'ok' && f.joules !== null);
-  const gpu = ok.filter((f) => f.scope === 'gpu');
-  const cpu = ok.filter((f) => f.scope !== 'gpu');
+  const present = (f: EnergyFigure) => f.status !== 'unavailable';
+  const gpu = figures.filter((f) => f.scope === 'gpu' && present(f));
+  const cpu = figures.filter((f) => f.scope !== 'gpu' && present(f));
+  const gpuJoules = window?.gpuJoules ?? null;
+  const cpuJoules = window?.cpuJoules ?? null;
   const primary = gpu.length ? gpu : cpu;
-  const gpuJoules = window?.gpuJoules ?? (gpu.length ? gpu.reduce((s, f) => s + f.joules!, 0) : null);
-  const cpuJoules = window?.cpuJoules ?? (cpu.length ? cpu.reduce((s, f) => s + f.joules!, 0) : null);
-  const dyn = gpu.every((f) => typeof f.dynamicJoules === 'number') && gpu.length
+  const primaryJoules = gpu.length ? gpuJoules : cpu.length ? cpuJoules : null;
+  const dyn = gpuJoules !== null && gpu.length && gpu.every((f) => typeof f.dynamicJoules === 'number')
     ? gpu.reduce((s, f) => s + (f.dynamicJoules as number), 0)
     : null;
   const uniq = (xs: string[]) => [...new Set(xs)].join('+') || null;
   return {
-    status: primary.length ? 'measured' : 'unavailable',
+    status: primaryJoules !== null ? 'measured' : primary.length ? 'invalid' : 'unavailable',
     scope: uniq(primary.map((f) => f.scope)),
     method: uniq(primary.map((f) => f.method)),
     window_seconds: window?.seconds ?? null,
     gpu_joules: gpuJoules,
     gpu_dynamic_joules: dyn,
     cpu_joules: cpuJoules,
-    primary_joules: gpu.length ? gpuJoules : cpu.length ? cpuJoules : null,
+    primary_joules: primaryJoules,
     figures,
     idle_baseline: idle,
   };

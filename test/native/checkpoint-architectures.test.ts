@@ -8,12 +8,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { TensorToWrite } from '../../src/checkpoint/safetensors-writer.js';
 import { loadModel } from '../../src/engine/index.js';
-import { configJson, tinyTensors, writeTinyCheckpoint, type TinyConfig } from './checkpoint-helpers.js';
+import { asBf16, configJson, tinyTensors, writeTinyCheckpoint, type TinyConfig } from './checkpoint-helpers.js';
 
 const SKIP = process.env.AEB_SKIP_NATIVE === '1';
 
 const base = { hidden: 16, layers: 2, heads: 2, kvHeads: 1, intermediate: 24, vocab: 32, maxPos: 64 } as const;
-const VARIANTS: { label: string; cfg: TinyConfig }[] = [
+const VARIANTS: { label: string; cfg: TinyConfig; bf16Weights?: boolean }[] = [
   { label: 'Llama GQA, untied, llama3 RoPE scaling', cfg: { ...base, architecture: 'LlamaForCausalLM', tie: false,
     extraConfig: { rope_scaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 64 } } } },
   { label: 'Llama MHA, tied, linear RoPE scaling', cfg: { ...base, architecture: 'LlamaForCausalLM', kvHeads: 2, tie: true,
@@ -24,6 +24,8 @@ const VARIANTS: { label: string; cfg: TinyConfig }[] = [
   // Large enough that the CPU kernels split rows across both threads.
   { label: 'Llama hidden 256 (multi-threaded kernels)', cfg: { architecture: 'LlamaForCausalLM', hidden: 256, layers: 1, heads: 4, kvHeads: 2,
     intermediate: 704, vocab: 256, maxPos: 64, tie: false } },
+  // BF16 checkpoint loaded for f32 compute: weights are widened on load.
+  { label: 'Qwen2 with BF16-stored weights', bf16Weights: true, cfg: { ...base, architecture: 'Qwen2ForCausalLM', tie: false } },
 ];
 
 // ---- float64 reference (HF LlamaForCausalLM / Qwen2 / Qwen3 semantics) ----------------------
@@ -144,14 +146,20 @@ let root: string;
 beforeAll(async () => { root = await mkdtemp(join(tmpdir(), 'aeb-arch-')); });
 afterAll(async () => { await rm(root, { recursive: true, force: true }); });
 
-describe.skipIf(SKIP).each(VARIANTS)('$label', ({ cfg }) => {
+describe.skipIf(SKIP).each(VARIANTS)('$label', ({ cfg, bf16Weights }) => {
   let dir: string;
   let weights: W;
   beforeAll(async () => {
     dir = join(root, cfg.architecture + Math.random().toString(36).slice(2));
     await mkdir(dir);
-    const tensors: TensorToWrite[] = tinyTensors(cfg);
-    await writeTinyCheckpoint(dir, cfg, tensors);
+    let tensors: TensorToWrite[] = tinyTensors(cfg);
+    if (bf16Weights) {
+      const { stored, rounded } = asBf16(tensors);
+      await writeTinyCheckpoint(dir, cfg, stored);
+      tensors = rounded;
+    } else {
+      await writeTinyCheckpoint(dir, cfg, tensors);
+    }
     weights = new Map(tensors.map((t) => [t.name, Float64Array.from(t.data as Float32Array)]));
   });
 

@@ -2,7 +2,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import { writeSafetensors, type TensorToWrite } from '../../src/checkpoint/safetensors-writer.js';
+import { f32ToBf16Bits, writeSafetensors, type TensorToWrite } from '../../src/checkpoint/safetensors-writer.js';
 
 export interface TinyConfig {
   architecture: 'LlamaForCausalLM' | 'MistralForCausalLM' | 'Qwen2ForCausalLM' | 'Qwen3ForCausalLM';
@@ -87,4 +87,15 @@ export function joinSafetensors(headerText: string, data: Buffer): Buffer {
   const prefix = Buffer.alloc(8);
   prefix.writeBigUInt64LE(BigInt(json.length));
   return Buffer.concat([prefix, json, data]);
+}
+
+/** The same tensors stored as BF16, and the f32 values they round to (for references). */
+export function asBf16(tensors: TensorToWrite[]): { stored: TensorToWrite[]; rounded: TensorToWrite[] } {
+  const stored = tensors.map((t) => ({ ...t, dtype: 'BF16' as const, data: f32ToBf16Bits(t.data as Float32Array) }));
+  const rounded = stored.map((t) => {
+    const bits = new Uint32Array(t.data.length);
+    for (let i = 0; i < bits.length; i++) bits[i] = (t.data as Uint16Array)[i]! << 16;
+    return { ...t, dtype: 'F32' as const, data: new Float32Array(bits.buffer) };
+  });
+  return { stored, rounded };
 }

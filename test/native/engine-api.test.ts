@@ -2,7 +2,7 @@
 // queueing and two models at once. Uses the real stories260K model (llama2.c reference ids).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModel, type NativeModel, type TokenEvent } from '../../src/engine/index.js';
-import { loadAddon } from '../../src/native/index.js';
+import { loadAddon, nativeRuntimeInfo } from '../../src/native/index.js';
 import { makeFixtures, SKIP_NATIVE, storiesReference, type FixtureDirs } from './helpers/fixtures.js';
 
 describe.skipIf(SKIP_NATIVE)('native engine API', () => {
@@ -34,6 +34,18 @@ describe.skipIf(SKIP_NATIVE)('native engine API', () => {
     });
     expect(model.info.eosIds).toContain(2);
     expect(model.info.weightBytes).toBeGreaterThan(0);
+  });
+
+  it('nativeRuntimeInfo() joins the runtime with the recorded build info', () => {
+    const info = nativeRuntimeInfo();
+    expect(info.torchVersion).toMatch(/^\d+\.\d+/);
+    expect(info.threads).toBeGreaterThan(0);
+    expect(info.addonPath).toMatch(/aeb\.node$/);
+    if (info.build) {
+      // Written by scripts/install-native.mjs; absent only for hand-made builds.
+      expect(info.torchVersion.startsWith(info.build.torch.version.split('.').slice(0, 2).join('.'))).toBe(true);
+      expect(info.build.torch.abiFlag).toMatch(/^-D_GLIBCXX_USE_CXX11_ABI=[01]$/);
+    }
   });
 
   describe('argument validation', () => {

@@ -30,6 +30,11 @@ switch (scenario) {
     model.generate([1], { maxNewTokens: 300, stopIds: [] }).then((r) => say('done ' + r.ids.length + ' ' + r.stopReason));
     break;
   }
+  case 'exit-listener': {
+    // process.exit() runs no env cleanup hooks: the addon stops model threads from 'exit'.
+    say(process.listeners('exit').map((f) => f.name).join(','));
+    break;
+  }
   case 'idle-model': {
     // Loaded, never disposed, nothing pending: must not keep the process alive.
     break;
@@ -105,6 +110,12 @@ describe.skipIf(SKIP_NATIVE)('process lifecycle with the native addon', () => {
     expect(r.signal).toBeNull();
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('done 300 max_new_tokens');
+  });
+
+  it("the addon stops its model threads from the process 'exit' event", async () => {
+    const r = await runChild(script, ['exit-listener', fx.stories]);
+    expect(r.code).toBe(0);
+    expect(r.stdout.split('\n')[1]).toContain('aebStopModelThreads');
   });
 
   it('an idle, never-disposed model does not keep the process alive', async () => {

@@ -178,6 +178,12 @@ describe('aeb CLI (child processes)', () => {
     expect(rep.code).toBe(0);
     expect(rep.stdout).toMatch(/prompts: 3\/3 succeeded, 0 failed/);
     expect(rep.stdout).toMatch(/master_results.csv: 1 row/);
+    const foreign = join(work, 'foreign-run');
+    await mkdir(foreign, { recursive: true });
+    await writeFile(join(foreign, 'report.json'), '{"hello": 1}');
+    const bad = await aeb('report', foreign);
+    expect(bad.code).toBe(EXIT.RESULTS_FILE);
+    expect(bad.stderr).toMatch(/report\.json is not an aeb run report/);
   });
 
   it('Ctrl-C on `aeb run` against a slow server: exit 130 within 2 s, finished requests kept', async () => {

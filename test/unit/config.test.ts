@@ -23,8 +23,9 @@ it('loads the old vLLM example config with every section', async () => {
 });
 
 it('maps backend type pytorch to the native engine and accepts quoted booleans', async () => {
-  const { config } = await loadConfig({ file: join(CONFIGS, 'hunyuan_pytorch.yaml') });
+  const { config, warnings } = await loadConfig({ file: join(CONFIGS, 'hunyuan_pytorch.yaml') });
   expect(backendKind(config)).toBe('native');
+  expect(warnings).toEqual(['backend.device_ids [0,1]: the native engine runs on one device, cuda:0 (energy is metered on that GPU only)']);
   expect(config.backend.torch_dtype).toBe('bfloat16');
   expect(config.scenario.reasoning).toBe(false);
   expect(generationSettingsOf(config)).toMatchObject({ maxNewTokens: 10, minNewTokens: 10 });
@@ -80,7 +81,11 @@ it('names the key, the value and the allowed values in validation errors', async
   expect((await problems(['backend.type=vllm']))).toEqual(expect.arrayContaining([expect.stringMatching(/^backend\.endpoint is required for backend type vllm/)]));
   expect((await problems(['load.mode=rate']))[0]).toMatch(/^load\.rate is required when load\.mode is rate/);
   expect((await problems(['scenario.reasoning=maybe']))[0]).toMatch(/^scenario\.reasoning reasoning state "maybe" is not understood/);
-  expect((await problems(['metrics.country_iso_code=US']))[0]).toMatch(/^metrics\.country_iso_code: must be a 3-letter ISO 3166 code/);
+  // Checked against the carbon-intensity table at load time, not after the run.
+  expect((await problems(['metrics.country_iso_code=XYZ']))[0]).toMatch(/^metrics\.country_iso_code rejected: no grid carbon intensity for country code 'XYZ'/);
+  expect((await problems(['metrics.country_iso_code=USA', 'metrics.region=atlantis']))[0]).toMatch(/^metrics\.region rejected: no grid carbon intensity for region 'atlantis'/);
+  expect((await problems(['metrics.region=quebec']))[0]).toMatch(/^metrics\.region rejected: .*without a country/);
+  expect((await loadConfig({ overrides: ['metrics.country_iso_code=US', 'metrics.region=CA'] })).config.metrics.country_iso_code).toBe('US');
   expect((await problems(['scenario.generate_kwargs.min_new_tokens=20', 'scenario.generate_kwargs.max_new_tokens=10']))[0]).toMatch(/min_new_tokens \(20\) must not exceed max_new_tokens \(10\)/);
 });
 

@@ -69,3 +69,32 @@ it('checks the master CSV before running: an old-layout file stops the run with 
   await expect(runConfigured(await config(out, ['backend.model=m']), { createBackend: async () => backend })).rejects.toBeInstanceOf(ResultsFileError);
   expect(backend.calls).toBe(0);
 });
+
+it('a results file that cannot be written after the run keeps the measurements (no FAILED row, summary returned)', async () => {
+  const out = await mkdtemp(join(tmpdir(), 'aeb-pipe-'));
+  const backend = scriptedBackend({ script: () => ({ completionTokens: 4 }) });
+  // reporter.output_file names a directory: writing it fails after the run.
+  const o = await runConfigured(await config(out, ['backend.model=m', `reporter.output_file=${out}`]), { createBackend: async () => backend });
+  expect(o.status).toBe('failed');
+  expect(o.error).toMatch(/^results could not be written: .*EISDIR/);
+  expect(o.summary?.successful_prompts).toBe(2);
+  expect(o.summary?.total_completion_tokens).toBe(8);
+  const t = await readCsvFile(join(out, 'master_results.csv'));
+  expect(t.rows).toHaveLength(1);
+  expect(t.rows[0]![MASTER_COLUMNS.indexOf('successful_prompts')]).toBe('2');
+  expect(t.rows[0]![MASTER_COLUMNS.indexOf('error_message')]).toBe('');
+});
+
+it('closes the backend when the energy monitor cannot be created, and records the failure with the planned count', async () => {
+  const out = await mkdtemp(join(tmpdir(), 'aeb-pipe-'));
+  let created = false;
+  const o = await runConfigured(await config(out, ['backend.model=m', 'metrics.enabled=true']), {
+    createBackend: async () => { created = true; return scriptedBackend(); },
+    createEnergyMonitor: async () => { throw new Error('NVML exploded'); },
+  });
+  expect(o.status).toBe('failed');
+  expect(created).toBe(false); // never created, so nothing is left open
+  const t = await readCsvFile(join(out, 'master_results.csv'));
+  expect(t.rows[0]![MASTER_COLUMNS.indexOf('error_message')]).toBe('FAILED: NVML exploded');
+  expect(t.rows[0]![MASTER_COLUMNS.indexOf('total_prompts')]).toBe('2');
+});

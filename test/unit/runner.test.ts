@@ -104,3 +104,30 @@ it('refuses to start without prompts and reports a backend that cannot open', as
     (e: unknown) => e instanceof RunSetupError && /failed to open: connection refused/.test((e as Error).message),
   );
 });
+
+it('after an interrupt, energy stop and backend close share one grace budget (the CLI exit deadline must leave time to write)', async () => {
+  const hang = () => new Promise<never>(() => undefined);
+  const inner = scriptedBackend({ script: () => ({ delayMs: 10_000 }) });
+  const backend = { ...inner, close: hang };
+  const window: EnergyWindowResult = { label: 'measured', startNs: 0n, endNs: 1n, seconds: 1, gpuJoules: null, cpuJoules: null, figures: [] };
+  const monitor: EnergyMonitor = {
+    measureIdle: async () => null, startWindow: async () => undefined, stopWindow: () => hang().then(() => window),
+    timeline: () => [], close: async () => undefined,
+  };
+  const ac = new AbortController();
+  setTimeout(() => ac.abort(), 50);
+  let abortedAt = 0;
+  ac.signal.addEventListener('abort', () => { abortedAt = Date.now(); });
+  const r = await runBenchmark({ backend, prompts: promptsOf(3), settings, energy: monitor, signal: ac.signal, interruptGraceMs: 500 });
+  const cleanupMs = Date.now() - abortedAt;
+  expect(r.interrupted).toBe(true);
+  expect(r.energyWindow).toBeNull();
+  expect(cleanupMs).toBeGreaterThanOrEqual(450);
+  expect(cleanupMs).toBeLessThan(900); // two separate 500 ms waits would take ≥ 1000 ms
+});
+
+it('closes the backend it was handed even when the options are rejected', async () => {
+  const backend = scriptedBackend();
+  await expect(runBenchmark({ backend, prompts: promptsOf(2), settings, warmupRequests: -1 })).rejects.toThrow(/warmup requests/);
+  expect(backend.closed).toBe(true);
+});

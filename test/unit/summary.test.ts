@@ -64,3 +64,47 @@ it('writes the old PARTIAL FAILURE wording with the >5% warning suffix', () => {
   expect(partialFailureMessage(1, 20)).toBe('PARTIAL FAILURE: 1/20 prompts failed (5.0%)');
   expect(partialFailureMessage(1, 10)).toMatch(/^PARTIAL FAILURE: 1\/10 prompts failed \(10\.0%\) - WARNING: failure rate exceeds 5%/);
 });
+
+it('never reports a partial GPU sum: one invalid GPU window makes the energy figures null, not understated', () => {
+  const invalid: EnergyWindowResult = {
+    ...energy,
+    figures: [
+      { scope: 'gpu', method: 'counter', status: 'ok', source: 'GPU 0', joules: 3600, dynamicJoules: 1800 },
+      { scope: 'gpu', method: 'counter', status: 'invalid', source: 'GPU 1', joules: null, dynamicJoules: null, reason: 'counter reset' },
+      { scope: 'cpu-package', method: 'counter', status: 'ok', source: 'package-0', joules: 360 },
+    ],
+    gpuJoules: null,
+  };
+  const s = buildSummary({
+    records: [rec(0, true, 5, 10, 1, 3)], plannedPrompts: 1, warmupRequests: 0, durationSeconds: 1,
+    stopReason: null, cancelledInFlight: 0, energy: invalid, idle: null, emissions: null,
+  });
+  expect(s.energy.status).toBe('invalid');
+  expect(s.energy.scope).toBe('gpu'); // no silent fallback to the CPU figure
+  expect(s.gpu_energy_wh).toBeNull();
+  expect(s.energy.gpu_dynamic_joules).toBeNull();
+  expect(s.wh_per_1000_queries).toBeNull();
+  expect(s.tokens_per_joule).toBeNull();
+  expect(s.energy.cpu_joules).toBe(360);
+});
+
+it('uses the CPU figure as primary only when no GPU sensor exists', () => {
+  const cpuOnly: EnergyWindowResult = {
+    ...energy,
+    figures: [
+      { scope: 'gpu', method: 'counter', status: 'unavailable', source: 'GPU', joules: null, reason: 'no NVML' },
+      { scope: 'cpu-package', method: 'counter', status: 'ok', source: 'package-0', joules: 360 },
+      { scope: 'dram', method: 'counter', status: 'ok', source: 'package-0/dram', joules: 36 },
+    ],
+    gpuJoules: null, cpuJoules: 396,
+  };
+  const s = buildSummary({
+    records: [rec(0, true, 5, 10, 1, 3), rec(1, false, null, 10, null, null)], plannedPrompts: 2, warmupRequests: 0, durationSeconds: 1,
+    stopReason: null, cancelledInFlight: 0, energy: cpuOnly, idle: null, emissions: null,
+  });
+  expect(s.energy.status).toBe('measured');
+  expect(s.energy.scope).toBe('cpu-package+dram');
+  expect(s.gpu_energy_wh).toBeNull();
+  expect(s.avg_energy_per_prompt_wh).toBeCloseTo(396 / 3600 / 2, 12); // failed request in the denominator
+  expect(s.tokens_per_joule).toBeCloseTo(4 / 396, 12);
+});

@@ -8,14 +8,20 @@ import { OpenAIStreamProcessor } from './stream-processor.js';
 
 export type HttpAgent = http.Agent | https.Agent;
 
+const FREE_SOCKET_TIMEOUT_MS = 4_000;
+
 export function createAgent(url: string, maxSockets: number): HttpAgent {
   // noDelay: small SSE writes must not wait for Nagle (passed on to net.connect).
+  // timeout: the agent destroys a *free* socket idle this long (an in-flight request only gets a
+  // 'timeout' event, which nothing listens to; stalls are the request timer's job). Below
+  // uvicorn's 5 s keep-alive, so a request is not written into a socket the server is closing.
   const opts: http.AgentOptions & { noDelay: boolean } = {
     keepAlive: true,
     maxSockets,
     maxFreeSockets: maxSockets,
     scheduling: 'lifo',
     noDelay: true,
+    timeout: FREE_SOCKET_TIMEOUT_MS,
   };
   return url.startsWith('https:') ? new https.Agent(opts) : new http.Agent(opts);
 }

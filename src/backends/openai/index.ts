@@ -1,3 +1,5 @@
+// OpenAI-compatible (vLLM) streaming backend: HTTP client, SSE → per-request records, server
+// /metrics histograms, client self-calibration, and the scripted emulator used to test them.
 export { createOpenAIBackend } from './backend.js';
 export type { OpenAIBackend, OpenAIBackendOptions } from './backend.js';
 export { normalizeEndpoint } from './endpoint.js';

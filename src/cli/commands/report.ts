@@ -41,6 +41,8 @@ export function register(program: Command): void {
         } catch (e) {
           throw new CliError(`${path} is not a readable run report (${(e as Error).message})`, EXIT.RESULTS_FILE);
         }
+        if (report?.schema !== 'aeb.run-report/1' || typeof report.summary !== 'object' || report.summary === null)
+          throw new CliError(`${path} is not an aeb run report (schema ${JSON.stringify(report?.schema)}, expected "aeb.run-report/1")`, EXIT.RESULTS_FILE);
         if (opts.json) printJsonLine(report);
         else process.stdout.write(formatSummary(`run ${report.run_id}`, report.summary) + '\n\n');
       }
