@@ -354,9 +354,9 @@ class TransformerModel final : public Model {
       at::Tensor values = vc.narrow(1, 0, S).to(dtype_);
       const int64_t group = nh / nkv;
       at::Tensor o;
-      if (T == 1) {
-        // Decode: grouped-query attention as two batched matmuls over the cache views (no
-        // copy of K/V per query head); softmax in f32 like HF's eager attention.
+      if (T == 1 && group > 1) {
+        // GQA decode: two batched matmuls over the cache views instead of copying K/V once
+        // per query head (O(context) traffic); softmax in f32 like HF's eager attention.
         at::Tensor qg = q.reshape({nkv, group, D});
         at::Tensor scores = at::matmul(qg, keys.transpose(1, 2)).mul_(1.0 / std::sqrt(static_cast<double>(D)));
         at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(dtype_);
@@ -366,7 +366,7 @@ class TransformerModel final : public Model {
           keys = keys.unsqueeze(1).expand({nkv, group, S, D}).reshape({nh, S, D});
           values = values.unsqueeze(1).expand({nkv, group, S, D}).reshape({nh, S, D});
         }
-        at::Tensor attn = attention(q.transpose(0, 1).unsqueeze(0), keys.unsqueeze(0), values.unsqueeze(0), true);
+        at::Tensor attn = attention(q.transpose(0, 1).unsqueeze(0), keys.unsqueeze(0), values.unsqueeze(0), T > 1);
         o = attn.squeeze(0).transpose(0, 1).reshape({T, nh * D});
       }
       x = x + linear(o, L.wo, L.bo);

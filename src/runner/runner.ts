@@ -181,7 +181,8 @@ export async function runBenchmark(opts: RunnerOptions): Promise<RunResult> {
       return rec;
     };
 
-    const t0 = nowNs();
+    // Progress of the current phase only (tokens and failures are counted in the measured one).
+    let t0 = nowNs();
     let done = 0;
     let failed = 0;
     let tokens = 0;
@@ -197,6 +198,7 @@ export async function runBenchmark(opts: RunnerOptions): Promise<RunResult> {
     }
 
     done = 0;
+    t0 = nowNs();
     if (!interrupted()) {
       if (opts.energy) {
         try {
