@@ -177,6 +177,15 @@ async function sdkClient(lib, OpenAI, url, level) {
   });
 }
 
+/** Event-loop delay of an idle process over `ms`: how much the machine itself delays us. */
+async function idleProbe(ms) {
+  const h = monitorEventLoopDelay({ resolution: 1 });
+  h.enable();
+  await new Promise((r) => setTimeout(r, ms));
+  h.disable();
+  return { p50: h.percentile(50) / 1e6, p99: h.percentile(99) / 1e6, max: h.max / 1e6 };
+}
+
 // ---------------------------------------------------------------- parse throughput
 
 function vllmPayload(events) {
@@ -260,6 +269,7 @@ async function main() {
   ];
   const started = Date.now();
   const loadBefore = loadavg();
+  const idleLoopDelayMs = await idleProbe(2_000);
   const { child, url } = await startEmulatorProcess();
   const latency = [];
   try {
@@ -291,12 +301,17 @@ async function main() {
     cpus: cpus().length,
     // 1-minute load average before/after: latency percentiles on a shared machine depend on it.
     loadAverage1m: { before: loadBefore[0], after: loadavg()[0] },
+    // Event-loop delay of this process doing nothing: the machine's own scheduling noise.
+    idleLoopDelayMs,
     totalSeconds: (Date.now() - started) / 1000,
     levels,
     latency,
     parse,
   };
-  console.log(`\n${cpus().length} CPUs, 1-min load average ${loadBefore[0].toFixed(2)} before, ${loadavg()[0].toFixed(2)} after; ${result.totalSeconds.toFixed(0)} s in all`);
+  console.log(
+    `\n${cpus().length} CPUs, 1-min load average ${loadBefore[0].toFixed(2)} before, ${loadavg()[0].toFixed(2)} after; ` +
+      `idle event-loop delay p99 ${f(idleLoopDelayMs.p99, 2)} ms, max ${f(idleLoopDelayMs.max, 2)} ms; ${result.totalSeconds.toFixed(0)} s in all`,
+  );
   console.log(`\n${JSON.stringify(result)}`);
   if (jsonIdx >= 0 && args[jsonIdx + 1]) writeFileSync(args[jsonIdx + 1], `${JSON.stringify(result, null, 2)}\n`);
 }

@@ -9,6 +9,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
+#include <map>
 #include <cstdlib>
 #include <cstring>
 #include <set>
@@ -267,6 +269,8 @@ class TransformerModel final : public Model {
       }
     } catch (const c10::Error& e) {
       throw EngineError("TORCH_ERROR", std::string("generate: ") + e.what_without_backtrace());
+    } catch (const std::bad_alloc&) {
+      throw EngineError("OUT_OF_MEMORY", "generate: out of memory");
     }
     result.end_ns = steady_now_ns();
     return result;
@@ -516,10 +520,14 @@ std::unique_ptr<Model> load_model(const LoadOptions& options) {
 
     // 4. Allocate and load.
     return std::make_unique<TransformerModel>(std::move(cfg), ckpt, specs, device, dtype, threads, max_seq_len, std::move(info));
+  } catch (const EngineError&) {
+    throw;
   } catch (const c10::Error& e) {
     throw EngineError("TORCH_ERROR", "load_model " + options.path + ": " + e.what_without_backtrace());
   } catch (const std::bad_alloc&) {
     throw EngineError("OUT_OF_MEMORY", "load_model " + options.path + ": out of memory");
+  } catch (const std::exception& e) {
+    throw EngineError("INTERNAL_ERROR", "load_model " + options.path + ": " + e.what());
   }
 }
 

@@ -39,30 +39,61 @@ function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
   return `${key}: ${issue.message} (got ${shown})`;
 }
 
+/** Unknown dotted keys, down to scenario.generate_kwargs (old files carry keys we ignore). */
 function unknownKeys(raw: Record<string, unknown>): string[] {
   const known = knownKeyPaths();
   const out: string[] = [];
-  for (const [top, v] of Object.entries(raw)) {
-    if (!known.has(top)) {
-      out.push(top);
-      continue;
+  // Sections, and the one nested map with fixed keys (reasoning_params is free-form).
+  const walk = (node: unknown, prefix: string) => {
+    if (!node || typeof node !== 'object' || Array.isArray(node)) return;
+    for (const [k, v] of Object.entries(node)) {
+      const path = prefix ? `${prefix}.${k}` : k;
+      if (!known.has(path)) out.push(path);
+      else if (prefix === '' || path === 'scenario.generate_kwargs') walk(v, path);
     }
-    if (v && typeof v === 'object' && !Array.isArray(v))
-      for (const k of Object.keys(v)) if (!known.has(`${top}.${k}`)) out.push(`${top}.${k}`);
-  }
+  };
+  walk(raw, '');
   return out;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
+/** The known key an unknown one is a near miss of (a typo would otherwise be silently ignored). */
+function nearMiss(path: string): string | null {
+  const cut = path.lastIndexOf('.');
+  const parent = path.slice(0, cut + 1);
+  const leaf = path.slice(cut + 1);
+  if (leaf.length < 4) return null;
+  for (const k of knownKeyPaths()) {
+    if (!k.startsWith(parent) || k.slice(parent.length).includes('.')) continue;
+    if (editDistance(leaf.toLowerCase(), k.slice(parent.length)) <= 2) return k;
+  }
+  return null;
 }
 
 /** Validates an already-parsed config object (after overrides). */
 export function validateConfig(raw: unknown, source: string | null = null): LoadedConfig {
   if (raw === null || raw === undefined) raw = {};
   if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(`${source ?? 'config'}: the top level must be a map of sections (name, backend, scenario, …)`);
+  const unknown = unknownKeys(raw as Record<string, unknown>);
+  const typos = unknown.flatMap((k) => {
+    const near = nearMiss(k);
+    return near ? [`${k}: unknown key; did you mean ${near}?`] : [];
+  });
   const result = configSchema.safeParse(raw);
-  if (!result.success) {
-    const problems = result.error.issues.map((i) => describeIssue(i, raw));
+  if (!result.success || typos.length) {
+    const problems = [...typos, ...(result.success ? [] : result.error.issues.map((i) => describeIssue(i, raw)))];
     throw new ConfigError(`invalid configuration${source ? ` in ${source}` : ''}:\n  ${problems.join('\n  ')}`, problems);
   }
-  const warnings = unknownKeys(raw as Record<string, unknown>).map((k) => `unknown key ${k} ignored`);
+  const warnings = unknown.map((k) => `unknown key ${k} ignored`);
   const ids = result.data.backend.device_ids;
   if (backendKind(result.data) === 'native' && result.data.backend.device === 'cuda' && ids && ids.length > 1)
     warnings.push(`backend.device_ids ${JSON.stringify(ids)}: the native engine runs on one device, cuda:${ids[0]} (energy is metered on that GPU only)`);

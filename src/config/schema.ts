@@ -1,10 +1,11 @@
 // The run configuration: the old YAML format (name/backend/scenario/metrics/reporter) plus our
 // additions (load, runner, results). Backend `pytorch` is our native engine, `vllm` the
 // OpenAI-compatible client. Values are validated with messages naming the key and the
-// allowed values; unknown keys are reported as warnings (old files carry keys we ignore).
+// allowed values; unknown keys are warnings (old files carry keys we ignore), except near
+// misses of a known key, which are errors (see config/load.ts).
 import { z } from 'zod';
 import { carbonIntensityFor } from '../energy/emissions.js';
-import { parseReasoningState } from '../formatters/reasoning-state.js';
+import { normalizeReasoningParams, parseReasoningState } from '../formatters/reasoning-state.js';
 
 const boolish = z.preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean());
 const posInt = z.number().int().positive();
@@ -48,7 +49,17 @@ const scenarioSchema = z.object({
     })
     .nullable()
     .default(null),
-  reasoning_params: z.record(z.string(), z.unknown()).nullable().default(null),
+  reasoning_params: z
+    .record(z.string(), z.unknown())
+    .superRefine((v, ctx) => {
+      try {
+        normalizeReasoningParams(v);
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', message: (e as Error).message });
+      }
+    })
+    .nullable()
+    .default(null),
   temperature: z.number().min(0).default(0),
   top_p: z.number().gt(0).max(1).nullable().default(null),
   top_k: nonNegInt.nullable().default(null),
@@ -132,7 +143,7 @@ export const configSchema = z
 
 export type BenchmarkConfig = z.output<typeof configSchema>;
 
-/** Every key the schema knows, as dotted paths (for unknown-key warnings). */
+/** Every key the schema knows, as dotted paths (for unknown-key warnings), generate_kwargs included. */
 export function knownKeyPaths(): Set<string> {
   const out = new Set<string>();
   const sections = { backend: backendSchema, scenario: scenarioSchema, metrics: metricsSchema, reporter: reporterSchema, load: loadSchema, runner: runnerSchema, results: resultsSchema };
@@ -141,5 +152,6 @@ export function knownKeyPaths(): Set<string> {
     out.add(name);
     for (const key of Object.keys(schema.shape)) out.add(`${name}.${key}`);
   }
+  for (const key of ['max_new_tokens', 'min_new_tokens']) out.add(`scenario.generate_kwargs.${key}`);
   return out;
 }

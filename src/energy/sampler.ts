@@ -21,6 +21,8 @@ export interface GpuTelemetry {
 export interface TelemetrySample {
   /** Seconds since the monitor started. */
   t: number;
+  /** process.hrtime.bigint() of the read, as a decimal string: joins with RequestRecord stamps. */
+  monoNs: string;
   unixMs: number;
   gpus: GpuTelemetry[];
 }
@@ -116,6 +118,7 @@ export class GpuSampler {
       const tNs = readings[0]?.tNs ?? process.hrtime.bigint();
       this.rows.push({
         t: Number(tNs - this.origin) / 1e9,
+        monoNs: tNs.toString(),
         unixMs: Date.now(),
         gpus: this.devices.map((d) =>
           toTelemetry(d.label, readings.find((r) => r.index === d.nvmlIndex)),

@@ -1,6 +1,7 @@
 // Per-run outputs: requests.jsonl (one record per settled request, streamed as they finish),
-// report.json (config, environment, summary, per-GPU energy, formulas) and a one-row
-// results.csv with the same stable header as master_results.csv.
+// report.json (config, environment, summary, per-GPU energy, formulas), a one-row
+// results.csv with the same stable header as master_results.csv, and telemetry.jsonl (the
+// energy monitor's GPU timeline, stamped on the same clock as the requests).
 import { mkdir, open, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { RequestRecord } from '../backends/types.js';
@@ -67,4 +68,10 @@ export async function writeRunReport(path: string, report: RunReport): Promise<v
 export async function writeRunCsv(path: string, row: MasterRow): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
   await writeFile(path, csvRecords([MASTER_COLUMNS, rowCells(row)]));
+}
+
+/** One JSON line per telemetry sample. */
+export async function writeTelemetry(path: string, rows: readonly unknown[]): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  await writeFile(path, rows.map((r) => toJson(r) + '\n').join(''));
 }

@@ -1,5 +1,6 @@
 // A configured run end to end: dataset → prompt format → backend → runner → result files
-// (individual_runs/<run_id>/{requests.jsonl, report.json, results.csv} and a master row).
+// (individual_runs/<run_id>/{requests.jsonl, report.json, results.csv, telemetry.jsonl} and a
+// master row).
 // Backends, energy monitors, emissions and tokenizers are injected so this works with
 // scripted test backends and before/without the native addon.
 import { join } from 'node:path';
@@ -13,7 +14,7 @@ import { describeLoadPlan } from '../load/plan.js';
 import {
   appendMasterRow, assertAppendable, buildFailedRow, buildMasterRow, type RunIdentity,
 } from '../results/master-csv.js';
-import { buildRunReport, RecordsWriter, writeRunCsv, writeRunReport } from '../results/run-files.js';
+import { buildRunReport, RecordsWriter, writeRunCsv, writeRunReport, writeTelemetry } from '../results/run-files.js';
 import { formatReasoningPrompts } from './reasoning.js';
 import { runBenchmark, type ProgressEvent, type RunResult } from './runner.js';
 import type { EmissionsFigure } from './summary.js';
@@ -59,7 +60,8 @@ export interface PipelineOutcome {
   error: string | null;
   /** The thrown error behind a failed run (for exit codes). */
   cause?: unknown;
-  files: { dir: string; records: string; report: string; csv: string; master: string | null };
+  /** telemetry: written only when the energy monitor sampled a GPU timeline. */
+  files: { dir: string; records: string; report: string; csv: string; master: string | null; telemetry: string };
   reasoningFormat: string | null;
   reasoningLabel: string | null;
 }
@@ -102,8 +104,9 @@ const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
 const ENVIRONMENT_WAIT_AFTER_INTERRUPT_MS = 100;
 
 /** The master row first (what users compare across runs), then the per-run files. */
-async function writeResults(config: BenchmarkConfig, files: { records: string; report: string; csv: string; master: string }, identity: RunIdentity, plan: LoadPlan,
-  result: RunResult, environmentP: Promise<Record<string, unknown>>, interrupted: boolean): Promise<void> {
+async function writeResults(config: BenchmarkConfig, files: { records: string; report: string; csv: string; master: string; telemetry: string },
+  identity: RunIdentity, plan: LoadPlan, result: RunResult, environmentP: Promise<Record<string, unknown>>, interrupted: boolean,
+  timeline: readonly unknown[]): Promise<void> {
   const row = buildMasterRow(identity, result.summary);
   await appendMasterRow(files.master, row);
   let timer: NodeJS.Timeout | undefined;
@@ -116,10 +119,11 @@ async function writeResults(config: BenchmarkConfig, files: { records: string; r
     run_id: identity.runId!, config, environment, backend: result.description,
     load: { plan, description: describeLoadPlan(plan), warmup_requests: config.runner.warmup_requests },
     summary: result.summary, warnings: result.warnings, started_at: result.startedAt, finished_at: result.finishedAt,
-    files: { records: files.records, csv: files.csv, master: files.master },
+    files: { records: files.records, csv: files.csv, master: files.master, ...(timeline.length > 0 ? { telemetry: files.telemetry } : {}) },
   }));
   await writeRunCsv(files.csv, row);
   if (config.reporter.output_file) await writeRunCsv(config.reporter.output_file, row);
+  if (timeline.length > 0) await writeTelemetry(files.telemetry, timeline);
 }
 
 export async function runConfigured(config: BenchmarkConfig, deps: PipelineDeps, meta: RunMeta = {}): Promise<PipelineOutcome> {
@@ -129,7 +133,7 @@ export async function runConfigured(config: BenchmarkConfig, deps: PipelineDeps,
   const reasoningState = meta.reasoningState ?? config.results.reasoning_state ?? (r === null ? '' : typeof r === 'string' ? r : r ? 'On' : 'Off');
   const runId = meta.runId ?? makeRunId(model, reasoningState || null);
   const dir = join(config.results.output_dir, 'individual_runs', runId);
-  const files = { dir, records: join(dir, 'requests.jsonl'), report: join(dir, 'report.json'), csv: join(dir, 'results.csv'), master: masterCsvPath(config) };
+  const files = { dir, records: join(dir, 'requests.jsonl'), report: join(dir, 'report.json'), csv: join(dir, 'results.csv'), master: masterCsvPath(config), telemetry: join(dir, 'telemetry.jsonl') };
   const plan = loadPlanOf(config);
   const identity: RunIdentity = {
     modelName: model, modelClass: meta.modelClass ?? config.results.model_class, task: meta.task ?? config.results.task,
@@ -199,7 +203,7 @@ export async function runConfigured(config: BenchmarkConfig, deps: PipelineDeps,
     if (result.description.gpuOrdinals) identity.gpuCount = result.description.gpuOrdinals.length;
     const status = result.interrupted ? 'interrupted' : 'completed';
     try {
-      await writeResults(config, files, identity, plan, result, environmentP, result.interrupted);
+      await writeResults(config, files, identity, plan, result, environmentP, result.interrupted, energy?.timeline() ?? []);
     } catch (e) {
       // The run itself finished: keep its measurements in the outcome, and add no FAILED row
       // (the master row may already be written; a retry would measure the run again).

@@ -80,6 +80,7 @@ it('names the key, the value and the allowed values in validation errors', async
   expect((await problems(['scenario.num_samples=-3']))[0]).toMatch(/^scenario\.num_samples: .*\(got -3\)/);
   expect((await problems(['backend.type=vllm']))).toEqual(expect.arrayContaining([expect.stringMatching(/^backend\.endpoint is required for backend type vllm/)]));
   expect((await problems(['load.mode=rate']))[0]).toMatch(/^load\.rate is required when load\.mode is rate/);
+  expect((await problems(['scenario.reasoning_params={thinking_budget: lots}']))[0]).toMatch(/^scenario\.reasoning_params thinking_budget: "lots" is not a non-negative integer/);
   expect((await problems(['scenario.reasoning=maybe']))[0]).toMatch(/^scenario\.reasoning reasoning state "maybe" is not understood/);
   // Checked against the carbon-intensity table at load time, not after the run.
   expect((await problems(['metrics.country_iso_code=XYZ']))[0]).toMatch(/^metrics\.country_iso_code rejected: no grid carbon intensity for country code 'XYZ'/);
@@ -95,6 +96,11 @@ it('warns about unknown keys instead of failing on them; rejects non-map files',
   await writeFile(f, 'name: x\nbackend:\n  type: pytorch\n  trust_remote_code: true\nlauncher: {type: process}\n');
   const { warnings } = await loadConfig({ file: f });
   expect(warnings).toEqual(['unknown key backend.trust_remote_code ignored', 'unknown key launcher ignored']);
+  await writeFile(f, 'scenario:\n  generate_kwargs: {max_new_tokens: 5, do_sample: false}\n  reasoning_params: {custom_flag: 1}\n');
+  expect((await loadConfig({ file: f })).warnings).toEqual(['unknown key scenario.generate_kwargs.do_sample ignored']);
+  // A typo of a known key would silently change the run: an error naming the key it resembles.
+  expect(await problems(['scenario.num_sample=10'])).toEqual(['scenario.num_sample: unknown key; did you mean scenario.num_samples?']);
+  expect(await problems(['scenario.generate_kwargs.max_new_token=10'])).toEqual(['scenario.generate_kwargs.max_new_token: unknown key; did you mean scenario.generate_kwargs.max_new_tokens?']);
   await writeFile(f, '- just\n- a list\n');
   await expect(loadConfig({ file: f })).rejects.toThrow(/top level must be a map/);
   await expect(loadConfig({ file: join(dir, 'missing.yaml') })).rejects.toThrow(/cannot read config file .*ENOENT/);

@@ -207,13 +207,14 @@ describe('energy monitor (in-memory NVML)', () => {
     ]);
     const m = await createEnergyMonitor({ nvml: nvml.provider, raplRoot: noRapl, sampleHz: 40, env: {} });
     await sleep(300);
-    const rows = m.timeline() as Array<{ t: number; gpus: Array<Record<string, unknown>> }>;
+    const rows = m.timeline() as Array<{ t: number; monoNs: string; gpus: Array<Record<string, unknown>> }>;
     expect(rows.length).toBeGreaterThanOrEqual(6);
     expect(rows[1]!.gpus[0]).toEqual({
       source: 'GPU 0 (NVIDIA H200, 0000:19:00.0)', powerW: 250, powerLimitW: 700, utilGpuPct: 97, utilMemPct: 40,
       memUsedMiB: 2048, memTotalMiB: 141 * 1024, temperatureC: 55, smClockMHz: 1980, memClockMHz: 3201,
     });
     expect(rows[1]!.t).toBeGreaterThan(rows[0]!.t);
+    expect(BigInt(rows[1]!.monoNs) - BigInt(rows[0]!.monoNs)).toBe(BigInt(Math.round((rows[1]!.t - rows[0]!.t) * 1e9)));
     expect(nvml.calls.every((c) => !c.groups.includes('energy'))).toBe(true);
     await m.close();
     const n = rows.length;

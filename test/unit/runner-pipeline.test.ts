@@ -98,3 +98,20 @@ it('closes the backend when the energy monitor cannot be created, and records th
   expect(t.rows[0]![MASTER_COLUMNS.indexOf('error_message')]).toBe('FAILED: NVML exploded');
   expect(t.rows[0]![MASTER_COLUMNS.indexOf('total_prompts')]).toBe('2');
 });
+
+it('persists the energy monitor telemetry timeline next to the requests (same clock), and names it in the report', async () => {
+  const out = await mkdtemp(join(tmpdir(), 'aeb-pipe-'));
+  const rows = [{ t: 0.1, monoNs: '123', unixMs: 1, gpus: [] }, { t: 0.2, monoNs: '456', unixMs: 2, gpus: [] }];
+  const monitor = {
+    measureIdle: async () => null, startWindow: async () => undefined,
+    stopWindow: async () => ({ label: 'measured', startNs: 0n, endNs: 1n, seconds: 1, figures: [], gpuJoules: null, cpuJoules: null }),
+    timeline: () => rows, close: async () => undefined,
+  };
+  const o = await runConfigured(await config(out, ['backend.model=m', 'metrics.enabled=true']), {
+    createBackend: async () => scriptedBackend(), createEnergyMonitor: async () => monitor,
+  });
+  expect(o.status).toBe('completed');
+  const lines = (await readFile(o.files.telemetry, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+  expect(lines).toEqual(rows);
+  expect(JSON.parse(await readFile(o.files.report, 'utf8')).files.telemetry).toBe(o.files.telemetry);
+});
