@@ -86,6 +86,8 @@ export interface RequestRecord {
   text: string;
   reasoningText?: string;
   finishReason?: string | null;
+  /** Measurement caveats, e.g. several tokens per chunk (ITL split evenly). */
+  warnings?: string[];
 }
 
 export interface BackendDescription {

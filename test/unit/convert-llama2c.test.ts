@@ -131,7 +131,8 @@ describe('convertLlama2c', () => {
 
   it('converts the real stories260K checkpoint', async () => {
     const out = join(dir, 'stories');
-    const result = await convertLlama2c('/work/shared/fixtures/stories260K/stories260K.bin', out);
+    const fixture = process.env.AEB_STORIES260K_DIR ?? '/work/shared/fixtures/stories260K';
+    const result = await convertLlama2c(join(fixture, 'stories260K.bin'), out);
     expect(result.parameters).toBe(512 * 64 + 5 * (64 * 2 + 64 * 64 * 2 + 32 * 64 * 2 + 172 * 64 * 3) + 64);
     expect((await stat(join(out, 'model.safetensors'))).size).toBeGreaterThan(result.parameters * 4);
   });
