@@ -16,7 +16,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-const STORIES_BIN = process.env.AEB_STORIES_BIN || '/work/shared/fixtures/stories260K/stories260K.bin';
+const STORIES_BIN = process.env.AEB_STORIES_BIN || join(process.env.AEB_STORIES260K_DIR || join(ROOT, '..', 'shared', 'fixtures', 'stories260K'), 'stories260K.bin');
 
 const { values: args } = parseArgs({
   options: {

@@ -19,8 +19,10 @@
 #include "checkpoint.h"
 #include "cpu_decode.h"
 #include "engine.h"
+#include "gpt2_model.h"
 #include "model_config.h"
 #include "sampler.h"
+#include "torchscript_model.h"
 
 namespace aeb {
 
@@ -463,6 +465,9 @@ std::unique_ptr<Model> load_model(const LoadOptions& options) {
   if (options.path.empty()) throw EngineError("INVALID_ARGUMENT", "load_model: path is empty");
   if (options.threads < 0) throw EngineError("INVALID_ARGUMENT", "threads must be >= 0");
   if (options.max_seq_len < 0) throw EngineError("INVALID_ARGUMENT", "max_seq_len must be >= 0");
+  // Formats other than the Llama-family safetensors directory have their own loaders.
+  if (is_torchscript_path(options.path)) return load_torchscript_model(options);
+  if (is_gpt2_checkpoint(options.path)) return load_gpt2_model(options);
   try {
     // 1. Files, headers and config, before touching any tensor data.
     ModelConfig cfg = read_model_config(options.path);

@@ -13,6 +13,17 @@ const nonNegInt = z.number().int().nonnegative();
 
 export const BACKEND_TYPES = ['native', 'pytorch', 'openai', 'vllm'] as const;
 
+/** A refinement reporting the message of whatever `check` throws (the shared parsers' errors). */
+function issueIfThrows<T>(check: (v: T) => unknown) {
+  return (v: T, ctx: z.RefinementCtx) => {
+    try {
+      check(v);
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: (e as Error).message });
+    }
+  };
+}
+
 const backendSchema = z.object({
   type: z.enum(BACKEND_TYPES).default('native'),
   model: z.string().min(1).nullable().default(null),
@@ -39,27 +50,10 @@ const scenarioSchema = z.object({
   /** true/false, or a models-CSV style state ("On (High)", "Off (N/A)", "low", …). */
   reasoning: z
     .preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.union([z.boolean(), z.string()]))
-    .superRefine((v, ctx) => {
-      if (typeof v !== 'string') return;
-      try {
-        parseReasoningState(v);
-      } catch (e) {
-        ctx.addIssue({ code: 'custom', message: (e as Error).message });
-      }
-    })
+    .superRefine(issueIfThrows((v) => typeof v === 'string' && parseReasoningState(v)))
     .nullable()
     .default(null),
-  reasoning_params: z
-    .record(z.string(), z.unknown())
-    .superRefine((v, ctx) => {
-      try {
-        normalizeReasoningParams(v);
-      } catch (e) {
-        ctx.addIssue({ code: 'custom', message: (e as Error).message });
-      }
-    })
-    .nullable()
-    .default(null),
+  reasoning_params: z.record(z.string(), z.unknown()).superRefine(issueIfThrows(normalizeReasoningParams)).nullable().default(null),
   temperature: z.number().min(0).default(0),
   top_p: z.number().gt(0).max(1).nullable().default(null),
   top_k: nonNegInt.nullable().default(null),

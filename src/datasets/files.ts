@@ -67,7 +67,7 @@ async function readParquet(file: string, column: string): Promise<string[]> {
   const names = parquetSchema(metadata).children.map((c) => c.element.name);
   if (!names.includes(column)) throw new DatasetError(`${file}: no column "${column}" (available: ${names.join(', ')}); choose one with the text column option`);
   const rows = await parquetReadObjects({ file: buffer, metadata, columns: [column] });
-  return rows.map((r, i) => pickText(r, column, file, `row ${i}`, () => names));
+  return rows.map((r, i) => pickText(r, column, file, `row ${i + 1}`, () => names));
 }
 
 export async function readTextColumn(file: string, column: string): Promise<string[]> {

@@ -3,7 +3,7 @@
 // ~/.cache/huggingface/hub)/datasets--ORG--NAME/{refs/main, snapshots/<sha>/<files>}.
 // When the dataset is not cached it is downloaded into that same layout (unless
 // HF_HUB_OFFLINE is set or the network is unreachable, which gives a clear error).
-import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join, relative, sep } from 'node:path';
 import { DatasetError, formatOf } from './files.js';
@@ -100,13 +100,31 @@ export async function downloadDataset(id: string, opts: { env?: NodeJS.ProcessEn
   if (wanted.length === 0) throw new DatasetError(`dataset ${id} has no .parquet/.jsonl/.csv files`);
   const first = wanted[0]!;
   const chosen = wanted.filter((f) => dirname(f) === dirname(first) && formatOf(f) === formatOf(first));
-  for (const file of chosen) {
-    const rel = relative(snapshot, file).split(sep).join('/');
-    const body = Buffer.from(await (await get(`${endpoint}/datasets/${id}/resolve/${info.sha}/${rel}`)).arrayBuffer());
-    await mkdir(dirname(file), { recursive: true });
-    const tmp = `${file}.incomplete-${process.pid}`;
-    await writeFile(tmp, body);
-    await rename(tmp, file);
+  // Shards land in a staging directory that becomes the snapshot only once all are here, so
+  // an interrupted download never looks like a complete (but smaller) cached dataset.
+  const staging = join(repo, `.incomplete-${info.sha}-${process.pid}`);
+  await rm(staging, { recursive: true, force: true });
+  try {
+    const rels = chosen.map((file) => relative(snapshot, file));
+    for (const rel of rels) {
+      const body = Buffer.from(await (await get(`${endpoint}/datasets/${id}/resolve/${info.sha}/${rel.split(sep).join('/')}`)).arrayBuffer());
+      await mkdir(dirname(join(staging, rel)), { recursive: true });
+      await writeFile(join(staging, rel), body);
+    }
+    await mkdir(dirname(snapshot), { recursive: true });
+    try {
+      await rename(staging, snapshot);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw e;
+      // The snapshot directory exists (other files of the same revision): add ours to it.
+      for (const rel of rels) {
+        await mkdir(dirname(join(snapshot, rel)), { recursive: true });
+        await rename(join(staging, rel), join(snapshot, rel));
+      }
+    }
+  } finally {
+    await rm(staging, { recursive: true, force: true });
   }
   await mkdir(join(repo, 'refs'), { recursive: true });
   await writeFile(join(repo, 'refs', 'main'), info.sha);

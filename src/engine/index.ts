@@ -9,9 +9,10 @@ export { NativeModel, EngineError } from './model.js';
 export { EngineArgumentError, EngineRangeError } from './validate.js';
 
 /**
- * Loads an HF-style checkpoint directory (config.json + *.safetensors) on its own native
- * thread. Rejects with an Error whose `code` is the engine's (FILE_NOT_FOUND, CONFIG_INVALID,
- * DEVICE_UNAVAILABLE, …) or ADDON_NOT_BUILT.
+ * Loads a model on its own native thread: an HF checkpoint directory (config.json +
+ * *.safetensors: Llama, Mistral, Qwen2, Qwen3, GPT-2) or a TorchScript file (torch.jit.save
+ * output, with an optional `<file>.json` sidecar). Rejects with an Error whose `code` is
+ * the engine's (FILE_NOT_FOUND, CONFIG_INVALID, DEVICE_UNAVAILABLE, …) or ADDON_NOT_BUILT.
  */
 export async function loadModel(path: string, options?: LoadOptions): Promise<NativeModel> {
   const { path: p, opts } = validateLoadArgs(path, options);

@@ -1,5 +1,5 @@
 // Acceptance test of the native engine against llama2.c's reference outputs for the real
-// stories260K checkpoint (see /work/shared/fixtures/stories260K/README.md): convert with the
+// stories260K checkpoint (see the fixture's README.md): convert with the
 // TypeScript converter, load through the normal checkpoint path, greedy-generate each case.
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -9,8 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { convertLlama2c } from '../../src/convert/llama2c.js';
 import { loadModel, type NativeModel } from '../../src/engine/index.js';
+import { stories260kDir } from '../helpers/fixtures.js';
 
-const FIXTURE = process.env.AEB_STORIES260K_DIR ?? '/work/shared/fixtures/stories260K';
+const FIXTURE = stories260kDir();
 
 interface ReferenceCase {
   prompt_ids: number[];

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { convertLlama2c, permuteRotaryRows } from '../../src/convert/llama2c.js';
+import { stories260kDir } from '../helpers/fixtures.js';
 
 interface Dims { dim: number; hidden: number; layers: number; heads: number; kvHeads: number; vocab: number; seq: number }
 
@@ -131,7 +132,7 @@ describe('convertLlama2c', () => {
 
   it('converts the real stories260K checkpoint', async () => {
     const out = join(dir, 'stories');
-    const fixture = process.env.AEB_STORIES260K_DIR ?? '/work/shared/fixtures/stories260K';
+    const fixture = stories260kDir();
     const result = await convertLlama2c(join(fixture, 'stories260K.bin'), out);
     expect(result.parameters).toBe(512 * 64 + 5 * (64 * 2 + 64 * 64 * 2 + 32 * 64 * 2 + 172 * 64 * 3) + 64);
     expect((await stat(join(out, 'model.safetensors'))).size).toBeGreaterThan(result.parameters * 4);

@@ -82,3 +82,44 @@ it('resolves a Hugging Face dataset id from the local hub cache (HF_HUB_CACHE / 
     /not in the Hugging Face cache .* HF_HUB_OFFLINE is set/,
   );
 });
+
+it('downloads a hub dataset over HTTP into the hub cache layout; a failed download leaves no partial snapshot', async () => {
+  const { createServer } = await import('node:http');
+  let failShard = true;
+  const shards: Record<string, string> = {
+    'data/train-00000-of-00002.jsonl': '{"text": "first"}\n{"text": "second"}\n',
+    'data/train-00001-of-00002.jsonl': '{"text": "third"}\n',
+  };
+  const server = createServer((req, res) => {
+    const url = req.url ?? '';
+    if (url === '/api/datasets/org/tiny') {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ sha: 'abc123', siblings: [...Object.keys(shards), 'README.md'].map((rfilename) => ({ rfilename })) }));
+      return;
+    }
+    const m = /^\/datasets\/org\/tiny\/resolve\/abc123\/(.+)$/.exec(url);
+    const body = m ? shards[m[1]!] : undefined;
+    if (body === undefined || (failShard && m![1]!.includes('00001'))) {
+      res.statusCode = 500;
+      res.end('no');
+      return;
+    }
+    res.end(body);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const { port } = server.address() as { port: number };
+    const env = { HF_HUB_CACHE: join(dir, 'dl-cache'), HF_ENDPOINT: `http://127.0.0.1:${port}` };
+    await expect(loadDataset({ source: 'org/tiny', env })).rejects.toThrow(/org\/tiny: .*answered HTTP 500/);
+    expect(await findCachedDataset('org/tiny', env)).toBeNull(); // first shard alone is not a dataset
+
+    failShard = false;
+    const d = await loadDataset({ source: 'org/tiny', env });
+    expect(d.prompts.map((p) => p.text)).toEqual(['first', 'second', 'third']);
+    expect(d.files.map((f) => f.slice(hubCacheDir(env).length))).toEqual(Object.keys(shards).map((k) => `/datasets--org--tiny/snapshots/abc123/${k}`));
+    await new Promise<void>((r) => server.close(() => r()));
+    expect((await loadDataset({ source: 'org/tiny', env, allowDownload: false })).totalRows).toBe(3); // served from the cache
+  } finally {
+    server.close();
+  }
+});

@@ -6,11 +6,12 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { convertLlama2c } from '../../../src/convert/llama2c.js';
 import { LLAMA_TINY, writeSyntheticLlama } from '../../../src/engine/synthetic-llama.js';
+import { stories260kDir } from '../../helpers/fixtures.js';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '..', '..', '..');
 export const ADDON_PATH = join(REPO_ROOT, 'build', 'Release', 'aeb.node');
-export const STORIES_BIN = '/work/shared/fixtures/stories260K/stories260K.bin';
-const STORIES_REFERENCE = '/work/shared/fixtures/stories260K/reference.json';
+export const STORIES_BIN = join(stories260kDir(), 'stories260K.bin');
+const STORIES_REFERENCE = join(stories260kDir(), 'reference.json');
 
 /** Native suites run unless the addon was deliberately skipped; a missing build then fails loudly. */
 export const SKIP_NATIVE = process.env.AEB_SKIP_NATIVE === '1';
