@@ -91,6 +91,39 @@ function failedRecord(index: number, startNs: bigint, error: string, extra: Part
   };
 }
 
+/**
+ * Finds where the answer of a reasoning model starts in the streamed text: the first token
+ * with visible text after the end-of-thinking marker. Without a marker (or without a decoder)
+ * TTFO stays unknown (null), never guessed.
+ */
+export class AnswerStartTracker {
+  static readonly END_OF_THINKING = '</think>';
+  private markerEnd = -1;
+  private answerToken = -1;
+
+  observe(textSoFar: string, delta: string, tokenIndex: number): void {
+    if (this.answerToken >= 0) return;
+    if (this.markerEnd < 0) {
+      const at = textSoFar.indexOf(AnswerStartTracker.END_OF_THINKING);
+      if (at < 0) return;
+      this.markerEnd = at + AnswerStartTracker.END_OF_THINKING.length;
+      if (textSoFar.slice(this.markerEnd).trim() !== '') this.answerToken = tokenIndex;
+      return;
+    }
+    if (delta.trim() !== '') this.answerToken = tokenIndex;
+  }
+
+  ttfoMs(result: GenerationResult): number | null {
+    const t = result.tokenNs[this.answerToken];
+    return this.answerToken >= 0 && t !== undefined ? ms(t, result.startNs) : null;
+  }
+
+  /** The thinking part of the text (marker excluded), once the marker was seen. */
+  reasoningText(text: string): string | undefined {
+    return this.markerEnd < 0 ? undefined : text.slice(0, this.markerEnd - AnswerStartTracker.END_OF_THINKING.length);
+  }
+}
+
 export function createNativeBackend(opts: NativeBackendOptions): Backend {
   let model: NativeModel | undefined;
   let loading: Promise<NativeModel> | undefined; // concurrent open() calls share one load
@@ -173,6 +206,8 @@ export function createNativeBackend(opts: NativeBackendOptions): Backend {
           )
         : undefined;
       let text = '';
+      // Reasoning runs: the answer starts after the end-of-thinking marker (TTFO, reasoning text).
+      const answerAfter = settings.reasoning?.enabled ? new AnswerStartTracker() : undefined;
       let stoppedByString = false;
       let tokensUsed = 0; // tokens up to and including the one that completed a stop string
 
@@ -183,6 +218,7 @@ export function createNativeBackend(opts: NativeBackendOptions): Backend {
           if (!decoder || stoppedByString) continue;
           const step = decoder.push(ev.id);
           text += step.delta;
+          answerAfter?.observe(text, step.delta, ev.index);
           if (step.stopped && step.stopReason === 'stop_string') {
             stoppedByString = true;
             tokensUsed = ev.index + 1;
@@ -206,7 +242,8 @@ export function createNativeBackend(opts: NativeBackendOptions): Backend {
         endNs: result.endNs,
         queueMs: ms(result.startNs, requestStart),
         ...timings,
-        ttfoMs: settings.reasoning?.enabled ? null : timings.ttftMs,
+        ttfoMs: answerAfter ? answerAfter.ttfoMs(result) : timings.ttftMs,
+        ...(answerAfter?.reasoningText(text) !== undefined ? { reasoningText: answerAfter.reasoningText(text) } : {}),
         promptTokens: result.promptTokens,
         completionTokens: result.ids.length,
         tokenCountSource: 'engine',

@@ -94,6 +94,12 @@ export function makeRunId(model: string, reasoningState: string | null, now = ne
   return [ts, slug(model), reasoningState ? slug(reasoningState) : null].filter(Boolean).join('_');
 }
 
+/** GPUs doing the work: the native engine uses one device; a server's are known only from device_ids. */
+function gpuCountOf(config: BenchmarkConfig): number | null {
+  if (backendKind(config) === 'openai') return config.backend.device_ids?.length ?? null;
+  return config.backend.device.startsWith('cuda') ? 1 : 0;
+}
+
 export function masterCsvPath(config: BenchmarkConfig): string {
   return config.results.master_csv ?? join(config.results.output_dir, 'master_results.csv');
 }
@@ -138,7 +144,7 @@ export async function runConfigured(config: BenchmarkConfig, deps: PipelineDeps,
   const identity: RunIdentity = {
     modelName: model, modelClass: meta.modelClass ?? config.results.model_class, task: meta.task ?? config.results.task,
     reasoningState, runId, backend: backendKind(config), device: config.backend.device, loadMode: describeLoadPlan(plan),
-    gpuCount: config.backend.device.startsWith('cuda') ? (config.backend.device_ids?.length ?? 1) : 0,
+    gpuCount: gpuCountOf(config),
   };
   // Fail before a long run, not after it, when results could not be recorded.
   await assertAppendable(files.master);

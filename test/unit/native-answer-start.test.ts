@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+
+import { AnswerStartTracker } from '../../src/backends/native.js';
+import type { GenerationResult } from '../../src/engine/index.js';
+
+function feed(deltas: string[]): AnswerStartTracker {
+  const tracker = new AnswerStartTracker();
+  let text = '';
+  deltas.forEach((d, i) => {
+    text += d;
+    tracker.observe(text, d, i);
+  });
+  return tracker;
+}
+
+const result = (n: number): GenerationResult => ({
+  ids: [], tokenNs: Array.from({ length: n }, (_, i) => 1_000_000n * BigInt(i + 2)), startNs: 0n, prefillDoneNs: 500_000n,
+  endNs: 1_000_000n * BigInt(n + 1), promptTokens: 3, stopReason: 'max_new_tokens', ttftMs: 2, prefillMs: 0.5, totalMs: n + 1, tokensPerSecond: 1000,
+});
+
+describe('AnswerStartTracker (TTFO of native reasoning runs)', () => {
+  it('takes the first visible token after </think>, skipping whitespace-only tokens', () => {
+    const t = feed(['<think>', 'hmm', '</', 'think>', '\n\n', 'The', ' answer']);
+    expect(t.ttfoMs(result(7))).toBe(7); // token 5 stamped at 7 ms
+    expect(t.reasoningText('<think>hmm</think>\n\nThe answer')).toBe('<think>hmm');
+  });
+
+  it('handles a marker and answer text arriving in one token', () => {
+    const t = feed(['thinking', '</think>Yes']);
+    expect(t.ttfoMs(result(2))).toBe(3);
+  });
+
+  it('leaves TTFO unknown when the model never stops thinking', () => {
+    const t = feed(['<think>', 'still', ' going']);
+    expect(t.ttfoMs(result(3))).toBeNull();
+    expect(t.reasoningText('<think>still going')).toBeUndefined();
+  });
+});
