@@ -28,9 +28,9 @@ void validate(const GenerateOptions& o, const ModelInfo& info) {
   if (o.min_new_tokens < 0) throw EngineError("INVALID_ARGUMENT", "min_new_tokens must be >= 0");
   const auto prompt = static_cast<int64_t>(o.prompt_ids.size());
   // The last generated token is never fed back: the model sees prompt + max_new - 1 positions.
-  if (prompt + o.max_new_tokens - 1 > info.max_seq_len)
+  if (prompt > info.max_seq_len || o.max_new_tokens - 1 > info.max_seq_len - prompt)  // no overflow for huge values
     throw EngineError("INVALID_ARGUMENT", "prompt (" + std::to_string(prompt) + " tokens) + max_new_tokens (" +
-                                              std::to_string(o.max_new_tokens) + ") - 1 exceeds max_seq_len (" +
+                                              std::to_string(o.max_new_tokens) + ") - 1 exceeds the KV cache capacity max_seq_len (" +
                                               std::to_string(info.max_seq_len) + ")");
   if (!o.use_default_stop_ids)
     for (int64_t id : o.stop_ids)
@@ -106,6 +106,8 @@ GenerationResult run_generation(StepModel& model, const GenerateOptions& options
     }
   } catch (const c10::Error& e) {
     throw EngineError("TORCH_ERROR", std::string("generate: ") + e.what_without_backtrace());
+  } catch (const std::bad_alloc&) {
+    throw EngineError("OUT_OF_MEMORY", "generate: out of memory");
   }
   result.end_ns = steady_now_ns();
   return result;

@@ -13,15 +13,13 @@
 #include <map>
 #include <cstdlib>
 #include <cstring>
-#include <set>
-#include <thread>
 
 #include "checkpoint.h"
 #include "cpu_decode.h"
 #include "engine.h"
+#include "generation_loop.h"
 #include "gpt2_model.h"
 #include "model_config.h"
-#include "sampler.h"
 #include "torchscript_model.h"
 
 namespace aeb {
@@ -56,46 +54,6 @@ at::ScalarType to_scalar_type(StDtype d) {
     case StDtype::BF16: return at::kBFloat16;
     default: return at::kFloat;  // unreachable: validated before
   }
-}
-
-const char* dtype_label(at::ScalarType t) {
-  switch (t) {
-    case at::kFloat: return "f32";
-    case at::kBFloat16: return "bf16";
-    case at::kHalf: return "f16";
-    default: return "?";
-  }
-}
-
-at::Device parse_device(const std::string& text) {
-  if (text == "cpu") return at::Device(at::kCPU);
-  int64_t index = 0;
-  if (text == "cuda") {
-    index = 0;
-  } else if (text.rfind("cuda:", 0) == 0 && text.size() > 5 && text.size() <= 8 &&
-             text.find_first_not_of("0123456789", 5) == std::string::npos) {
-    index = std::stoll(text.substr(5));
-  } else {
-    throw EngineError("INVALID_ARGUMENT", "device \"" + text + "\" is not one of cpu, cuda, cuda:N");
-  }
-  if (!torch::cuda::is_available())
-    throw EngineError("DEVICE_UNAVAILABLE", "device " + text + " requested but CUDA is not available (libtorch " +
-                                                std::string(TORCH_VERSION) + " without a usable GPU/driver)");
-  const auto count = static_cast<int64_t>(torch::cuda::device_count());
-  if (index >= count)
-    throw EngineError("DEVICE_UNAVAILABLE", "device " + text + " requested but only " + std::to_string(count) + " CUDA device(s) exist");
-  return at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(index));
-}
-
-at::ScalarType parse_dtype(const std::string& text, const at::Device& device) {
-  if (text == "f32") return at::kFloat;
-  if (text == "bf16") return at::kBFloat16;
-  if (text == "f16") {
-    if (device.is_cpu())
-      throw EngineError("DTYPE_UNSUPPORTED", "dtype f16 is CUDA-only (libtorch has no f16 matmul on CPU); use bf16 or f32 on cpu (f16 weights are converted)");
-    return at::kHalf;
-  }
-  throw EngineError("INVALID_ARGUMENT", "dtype \"" + text + "\" is not one of f32, bf16, f16");
 }
 
 // HF LlamaRMSNorm: normalise in f32, scale by the weight in the input dtype.
@@ -133,7 +91,7 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
 #endif
 }
 
-class TransformerModel final : public Model {
+class TransformerModel final : public StepModel {
  public:
   TransformerModel(ModelConfig cfg, const Checkpoint& ckpt, const std::vector<TensorSpec>& specs, at::Device device,
                    at::ScalarType dtype, int threads, int64_t max_seq_len, ModelInfo info)
@@ -211,71 +169,35 @@ class TransformerModel final : public Model {
     const char* decode_env = std::getenv("AEB_CPU_DECODE");
     if (device_.is_cpu() && !(decode_env != nullptr && std::string(decode_env) == "torch")) build_cpu_decoder();
     info_.device = device_.str();
-    info_.dtype = dtype_label(dtype_);
+    info_.dtype = dtype_name(dtype_);
     info_.threads = threads_;
+    logits_ = at::empty({cfg_.vocab_size}, at::kFloat);
   }
 
   const ModelInfo& info() const override { return info_; }
 
-  GenerationResult generate(const GenerateOptions& options, const std::function<void(const TokenEvent&)>& on_token,
-                            const std::atomic<bool>& cancel) override {
-    GenerationResult result;
-    result.start_ns = steady_now_ns();
-    validate(options);
-    SamplerOptions so;
-    so.temperature = options.temperature;
-    so.top_k = options.top_k;
-    so.top_p = options.top_p;
-    so.has_seed = options.has_seed;
-    so.seed = options.seed;
-    Sampler sampler(so);
-    const std::vector<int64_t>& stop_list = options.use_default_stop_ids ? cfg_.eos_ids : options.stop_ids;
-    const std::set<int64_t> stops(stop_list.begin(), stop_list.end());
-    result.prompt_tokens = static_cast<int64_t>(options.prompt_ids.size());
+  void reset() override { pos_ = 0; }
 
-    try {
-      at::set_num_threads(threads_);
-      c10::InferenceMode guard;
-      if (cancel.load()) {
-        result.stop_reason = "aborted";
-        result.prefill_done_ns = result.end_ns = steady_now_ns();
-        return result;
-      }
-      std::vector<float> logits(static_cast<size_t>(cfg_.vocab_size));
-      prefill(options.prompt_ids, logits.data());
-      result.prefill_done_ns = steady_now_ns();
-      if (options.return_first_logits) result.first_logits = logits;
-
-      int64_t pos = static_cast<int64_t>(options.prompt_ids.size());
-      for (;;) {
-        const int64_t id = sampler.sample(logits.data(), cfg_.vocab_size);
-        const int64_t now = steady_now_ns();
-        const auto index = static_cast<int64_t>(result.ids.size());
-        result.ids.push_back(id);
-        result.token_ns.push_back(now);
-        if (on_token) on_token(TokenEvent{id, index, now});
-        if (index + 1 >= options.min_new_tokens && stops.count(id) != 0) {
-          result.stop_reason = "stop_id";
-          break;
-        }
-        if (index + 1 >= options.max_new_tokens) {
-          result.stop_reason = "max_new_tokens";
-          break;
-        }
-        if (cancel.load()) {
-          result.stop_reason = "aborted";
-          break;
-        }
-        decode(id, pos, logits.data());
-        ++pos;
-      }
-    } catch (const c10::Error& e) {
-      throw EngineError("TORCH_ERROR", std::string("generate: ") + e.what_without_backtrace());
-    } catch (const std::bad_alloc&) {
-      throw EngineError("OUT_OF_MEMORY", "generate: out of memory");
+  // Logits land in a host f32 buffer: the CPU kernels write it directly; the libtorch path
+  // copies into it (the device → host copy synchronises, so the step's work is finished).
+  at::Tensor prefill(const std::vector<int64_t>& ids) override {
+    if (ids.size() == 1 && cpu_decoder_) {
+      cpu_decoder_->step(ids[0], 0, logits_.data_ptr<float>());
+    } else {
+      logits_.copy_(forward(at::tensor(ids, at::kLong).to(device_), 0));
     }
-    result.end_ns = steady_now_ns();
-    return result;
+    pos_ = static_cast<int64_t>(ids.size());
+    return logits_;
+  }
+
+  at::Tensor decode(int64_t id) override {
+    if (cpu_decoder_) {
+      cpu_decoder_->step(id, pos_, logits_.data_ptr<float>());
+    } else {
+      logits_.copy_(forward(at::full({1}, id, at::TensorOptions().dtype(at::kLong).device(device_)), pos_));
+    }
+    ++pos_;
+    return logits_;
   }
 
  private:
@@ -285,49 +207,6 @@ class TransformerModel final : public Model {
     at::Tensor view = at::from_blob(const_cast<uint8_t*>(ct.file->tensor_data(t)), t.shape,
                                     at::TensorOptions().dtype(to_scalar_type(t.dtype)));
     return view.to(device_, dtype_, /*non_blocking=*/false, /*copy=*/true).contiguous();
-  }
-
-  void validate(const GenerateOptions& o) const {
-    if (o.prompt_ids.empty()) throw EngineError("INVALID_ARGUMENT", "prompt_ids is empty");
-    for (int64_t id : o.prompt_ids)
-      if (id < 0 || id >= cfg_.vocab_size)
-        throw EngineError("INVALID_ARGUMENT", "prompt token id " + std::to_string(id) + " is outside the vocabulary [0, " +
-                                                  std::to_string(cfg_.vocab_size) + ")");
-    if (o.max_new_tokens < 1) throw EngineError("INVALID_ARGUMENT", "max_new_tokens must be >= 1");
-    if (o.min_new_tokens < 0) throw EngineError("INVALID_ARGUMENT", "min_new_tokens must be >= 0");
-    const auto prompt = static_cast<int64_t>(o.prompt_ids.size());
-    // The last generated token is never fed back, so the cache holds prompt + max_new - 1.
-    if (prompt > max_seq_len_ || o.max_new_tokens - 1 > max_seq_len_ - prompt)  // no overflow for huge values
-      throw EngineError("INVALID_ARGUMENT", "prompt (" + std::to_string(prompt) + " tokens) + max_new_tokens (" +
-                                                std::to_string(o.max_new_tokens) + ") - 1 exceeds the KV cache capacity max_seq_len (" +
-                                                std::to_string(max_seq_len_) + ")");
-    if (!o.use_default_stop_ids)
-      for (int64_t id : o.stop_ids)
-        if (id < 0) throw EngineError("INVALID_ARGUMENT", "stop id " + std::to_string(id) + " is negative");
-  }
-
-  void prefill(const std::vector<int64_t>& ids, float* logits) {
-    if (ids.size() == 1 && cpu_decoder_) {
-      cpu_decoder_->step(ids[0], 0, logits);
-      return;
-    }
-    at::Tensor t = at::tensor(ids, at::kLong).to(device_);
-    copy_logits(forward(t, 0), logits);
-  }
-
-  void decode(int64_t id, int64_t pos, float* logits) {
-    if (cpu_decoder_) {
-      cpu_decoder_->step(id, pos, logits);
-      return;
-    }
-    at::Tensor t = at::full({1}, id, at::TensorOptions().dtype(at::kLong).device(device_));
-    copy_logits(forward(t, pos), logits);
-  }
-
-  // The device → host copy synchronises the device: the logits are final when it returns.
-  void copy_logits(const at::Tensor& device_logits, float* out) const {
-    at::Tensor host = device_logits.to(at::kCPU, at::kFloat).contiguous();
-    std::memcpy(out, host.data_ptr<float>(), sizeof(float) * static_cast<size_t>(cfg_.vocab_size));
   }
 
   // Runs tokens at positions [pos0, pos0 + T) and returns the last position's logits [vocab].
@@ -451,13 +330,9 @@ class TransformerModel final : public Model {
   at::Tensor rope_cos_half_, rope_sin_half_;  // [S, D/2] f32 on the host
   std::vector<at::Tensor> f32_copies_;
   std::unique_ptr<CpuDecoder> cpu_decoder_;
+  at::Tensor logits_;  // [vocab] f32 on the host, reused every step
+  int64_t pos_ = 0;    // next position to feed
 };
-
-std::string shape_text(const std::vector<int64_t>& shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
-}
 
 }  // namespace
 
@@ -484,7 +359,7 @@ std::unique_ptr<Model> load_model(const LoadOptions& options) {
         throw EngineError("TENSOR_MISSING", "checkpoint " + options.path + " lacks tensor '" + spec.name + "' required by " + cfg.architecture);
       if (ct->tensor->shape != spec.shape)
         throw EngineError("TENSOR_SHAPE_MISMATCH", "tensor '" + spec.name + "' in " + ct->file->path() + " has shape " +
-                                                       shape_text(ct->tensor->shape) + ", config.json implies " + shape_text(spec.shape));
+                                                       shape_string(ct->tensor->shape) + ", config.json implies " + shape_string(spec.shape));
       const StDtype d = ct->tensor->dtype;
       if (d != StDtype::F32 && d != StDtype::F16 && d != StDtype::BF16)
         throw EngineError("DTYPE_UNSUPPORTED", "tensor '" + spec.name + "' in " + ct->file->path() + " has dtype " +
@@ -492,8 +367,8 @@ std::unique_ptr<Model> load_model(const LoadOptions& options) {
     }
 
     // 3. Device, dtype, sizes.
-    const at::Device device = parse_device(options.device);
-    const at::ScalarType dtype = parse_dtype(options.dtype, device);
+    const at::Device device = resolve_device(options.device);
+    const at::ScalarType dtype = resolve_dtype(options.dtype, device);
     int64_t limit = cfg.max_position_embeddings;
     if (cfg.sliding_window > 0) limit = std::min(limit, cfg.sliding_window);
     int64_t max_seq_len = options.max_seq_len == 0 ? std::min(limit, kDefaultMaxSeqLen) : options.max_seq_len;
@@ -501,7 +376,7 @@ std::unique_ptr<Model> load_model(const LoadOptions& options) {
       throw EngineError("INVALID_ARGUMENT", "max_seq_len " + std::to_string(max_seq_len) + " exceeds the model's limit of " +
                                                 std::to_string(limit) +
                                                 (cfg.sliding_window > 0 ? " (sliding-window attention is not implemented)" : " (max_position_embeddings)"));
-    int threads = options.threads > 0 ? options.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    const int threads = resolve_threads(options.threads);
 
     const int64_t elt = dtype == at::kFloat ? 4 : 2;
     int64_t params = 0;
@@ -524,7 +399,8 @@ std::unique_ptr<Model> load_model(const LoadOptions& options) {
     info.eos_ids = cfg.eos_ids;
 
     // 4. Allocate and load.
-    return std::make_unique<TransformerModel>(std::move(cfg), ckpt, specs, device, dtype, threads, max_seq_len, std::move(info));
+    return std::make_unique<StepModelAdapter>(
+        std::make_unique<TransformerModel>(std::move(cfg), ckpt, specs, device, dtype, threads, max_seq_len, std::move(info)));
   } catch (const EngineError&) {
     throw;
   } catch (const c10::Error& e) {

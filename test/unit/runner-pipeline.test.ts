@@ -115,3 +115,11 @@ it('persists the energy monitor telemetry timeline next to the requests (same cl
   expect(lines).toEqual(rows);
   expect(JSON.parse(await readFile(o.files.report, 'utf8')).files.telemetry).toBe(o.files.telemetry);
 });
+
+it('gpu_count names the GPUs doing the work: one for the native engine, unknown (empty) for a server without device_ids', async () => {
+  const out = await mkdtemp(join(tmpdir(), 'aeb-pipe-'));
+  await runConfigured(await config(out, ['backend.model=m', 'backend.device=cuda', 'backend.device_ids=[0,1]']), { createBackend: async () => scriptedBackend() });
+  await runConfigured(await config(out, ['backend.type=vllm', 'backend.model=m', 'backend.endpoint=http://127.0.0.1:9/v1']), { createBackend: async () => scriptedBackend() });
+  const t = await readCsvFile(join(out, 'master_results.csv'));
+  expect(t.rows.map((r) => r[MASTER_COLUMNS.indexOf('gpu_count')])).toEqual(['1', '']);
+});
