@@ -44,3 +44,25 @@ export function formatSummary(title: string, s: RunSummary, errorMessage = ''): 
     for (const f of e.figures) lines.push(`    ${f.source}: ${f.status === 'ok' ? `${num(f.joules, 2)} J` : f.status}${f.reason ? ` (${f.reason})` : ''}`);
   return lines.join('\n');
 }
+
+interface LatencyLine { metric: string; count: number; meanMs: number | null; p50Ms: number | null; p99Ms: number | null }
+
+/**
+ * Server-reported latencies (vLLM /metrics histogram deltas over the measured phase) and the
+ * client's calibrated floor, printed under the client's own figures. Both are optional.
+ */
+export function formatServerSide(serverMetrics: unknown, clientCalibration: unknown): string {
+  const lines: string[] = [];
+  const sm = serverMetrics as { reset?: boolean; summary?: Record<string, LatencyLine | null> } | null;
+  if (sm?.reset) lines.push('  server metrics: a counter went backwards (server restarted?): window invalid');
+  else if (sm?.summary) {
+    for (const [name, l] of Object.entries(sm.summary)) {
+      if (l && l.count > 0)
+        lines.push(`  server ${name.toUpperCase().padEnd(5)} mean ${num(l.meanMs, 2)}  p50 ${num(l.p50Ms, 2)}  p99 ${num(l.p99Ms, 2)}  (n=${l.count}, ${l.metric}) ms`);
+    }
+  }
+  const cal = clientCalibration as { clientAddedTtftMs?: { p50: number | null; p99: number | null } } | null;
+  if (cal?.clientAddedTtftMs)
+    lines.push(`  client floor: adds ${num(cal.clientAddedTtftMs.p50, 3)} ms TTFT at p50, ${num(cal.clientAddedTtftMs.p99, 3)} ms at p99 (loopback calibration)`);
+  return lines.join('\n');
+}

@@ -8,6 +8,8 @@ import type { BenchmarkConfig } from '../config/schema.js';
 import type { EnergyMonitor } from '../energy/types.js';
 import type { BackendContext, PipelineDeps, Tokenizer } from '../runner/pipeline.js';
 import type { EmissionsFigure } from '../runner/summary.js';
+import type { MeasurementProbes } from '../runner/runner.js';
+import type { ServerMetricsSnapshot } from '../backends/openai/index.js';
 import { CliError, EXIT } from './errors.js';
 
 async function optionalImport<T>(load: () => Promise<T>, what: string): Promise<T> {
@@ -61,6 +63,31 @@ function textPipeline(modelPath: string): Promise<TextPipeline> {
   return p;
 }
 
+/** One keep-alive socket per request that can be in flight, so the client never queues hidden requests. */
+function socketsFor(config: BenchmarkConfig): number {
+  const l = config.load;
+  if (l.mode === 'sequential') return 1;
+  if (l.mode === 'concurrency') return l.concurrency;
+  return l.max_concurrency ?? 1024;
+}
+
+/**
+ * OpenAI/vLLM runs: the client's own floor (client-added TTFT on loopback, event-loop lag) and
+ * the server's /metrics histograms over the measured phase, reported beside the client's figures.
+ */
+export async function probes(config: BenchmarkConfig, backend: Backend): Promise<MeasurementProbes | null> {
+  if (backendKind(config) !== 'openai' || !('scrapeMetrics' in backend)) return null;
+  const m = await optionalImport(() => import('../backends/openai/index.js'), 'the OpenAI-compatible backend (src/backends/openai)');
+  const client = backend as import('../backends/openai/index.js').OpenAIBackend;
+  return {
+    calibrate: () => m.calibrateClient({ requests: 50 }),
+    serverMetrics: {
+      snapshot: () => client.scrapeMetrics(),
+      diff: (before, after) => m.diffServerMetrics(before as ServerMetricsSnapshot, after as ServerMetricsSnapshot),
+    },
+  };
+}
+
 export async function createBackend(config: BenchmarkConfig, ctx: BackendContext): Promise<Backend> {
   if (backendKind(config) === 'openai') {
     const m = await optionalImport(() => import('../backends/openai/index.js'), 'the OpenAI-compatible backend (src/backends/openai)');
@@ -70,6 +97,7 @@ export async function createBackend(config: BenchmarkConfig, ctx: BackendContext
       ...(config.backend.api_key ? { apiKey: config.backend.api_key } : {}),
       api: config.backend.api,
       requestTimeoutMs: config.backend.request_timeout_ms,
+      maxSockets: socketsFor(config),
     });
   }
   const modelPath = await nativeModelPath(config);
@@ -136,5 +164,5 @@ export async function environment(config?: BenchmarkConfig): Promise<Record<stri
 }
 
 export function pipelineDeps(extra: Partial<PipelineDeps> = {}): PipelineDeps {
-  return { createBackend, createEnergyMonitor, emissions, tokenizer, environment, ...extra };
+  return { createBackend, createEnergyMonitor, probes, emissions, tokenizer, environment, ...extra };
 }

@@ -4,6 +4,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeSafetensors, type TensorToWrite } from '../checkpoint/safetensors-writer.js';
 import { hfConfig } from '../convert/llama2c.js';
+import { seededRng } from '../load/random.js';
 
 export interface SyntheticLlamaSpec {
   hidden: number;
@@ -40,18 +41,6 @@ export const LLAMA_TINY: SyntheticLlamaSpec = {
   seed: 7,
 };
 
-/** mulberry32: small, fast, reproducible across platforms. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export function syntheticParameterCount(s: SyntheticLlamaSpec): number {
   const head = s.hidden / s.heads;
   const kv = head * s.kvHeads;
@@ -64,7 +53,7 @@ export async function writeSyntheticLlama(dir: string, s: SyntheticLlamaSpec): P
   if (s.hidden % s.heads !== 0 || s.heads % s.kvHeads !== 0) {
     throw new RangeError(`synthetic llama: hidden (${s.hidden}) must divide by heads (${s.heads}), heads by kvHeads (${s.kvHeads})`);
   }
-  const next = rng(s.seed);
+  const next = seededRng(s.seed);
   const head = s.hidden / s.heads;
   const kv = head * s.kvHeads;
   const matrix = (name: string, rows: number, cols: number): TensorToWrite => {

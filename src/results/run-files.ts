@@ -50,6 +50,10 @@ export interface RunReport {
   /** Per-GPU / per-domain energy figures of the measured window. */
   energy: RunSummary['energy'];
   formulas: Record<string, string>;
+  /** The client's own measurement floor (OpenAI/vLLM client), when measured. */
+  client_calibration: unknown | null;
+  /** Server-reported latency histograms over the measured phase (vLLM /metrics), when exposed. */
+  server_metrics: unknown | null;
   warnings: string[];
   started_at: string;
   finished_at: string;

@@ -16,7 +16,7 @@ import {
 } from '../results/master-csv.js';
 import { buildRunReport, RecordsWriter, writeRunCsv, writeRunReport, writeTelemetry } from '../results/run-files.js';
 import { formatReasoningPrompts } from './reasoning.js';
-import { runBenchmark, type ProgressEvent, type RunResult } from './runner.js';
+import { runBenchmark, type MeasurementProbes, type ProgressEvent, type RunResult } from './runner.js';
 import type { EmissionsFigure } from './summary.js';
 
 export interface Tokenizer {
@@ -34,6 +34,8 @@ export interface BackendContext {
 export interface PipelineDeps {
   createBackend(config: BenchmarkConfig, ctx: BackendContext): Promise<Backend>;
   createEnergyMonitor?(config: BenchmarkConfig): Promise<EnergyMonitor | null>;
+  /** Backend-specific measurements around the run (client calibration, server metrics). */
+  probes?(config: BenchmarkConfig, backend: Backend): Promise<MeasurementProbes | null>;
   emissions?(joules: number, config: BenchmarkConfig): Promise<EmissionsFigure | null>;
   tokenizer?(config: BenchmarkConfig): Promise<Tokenizer | null>;
   /** Collected while the run starts (never after an interrupt, where time is short). */
@@ -124,7 +126,8 @@ async function writeResults(config: BenchmarkConfig, files: { records: string; r
   await writeRunReport(files.report, buildRunReport({
     run_id: identity.runId!, config, environment, backend: result.description,
     load: { plan, description: describeLoadPlan(plan), warmup_requests: config.runner.warmup_requests },
-    summary: result.summary, warnings: result.warnings, started_at: result.startedAt, finished_at: result.finishedAt,
+    summary: result.summary, client_calibration: result.clientCalibration, server_metrics: result.serverMetrics,
+    warnings: result.warnings, started_at: result.startedAt, finished_at: result.finishedAt,
     files: { records: files.records, csv: files.csv, master: files.master, ...(timeline.length > 0 ? { telemetry: files.telemetry } : {}) },
   }));
   await writeRunCsv(files.csv, row);
@@ -192,7 +195,7 @@ export async function runConfigured(config: BenchmarkConfig, deps: PipelineDeps,
     const backend = await deps.createBackend(config, { modelName: model, reasoning: settings.reasoning ?? null });
     const w = writer;
     const result = await runBenchmark({
-      backend, prompts, settings, load: plan,
+      backend, probes: deps.probes ? await deps.probes(config, backend) : null, prompts, settings, load: plan,
       warmupRequests: config.runner.warmup_requests,
       maxConsecutiveFailures: config.runner.max_consecutive_failures,
       energy, idleSeconds: config.metrics.idle_seconds,

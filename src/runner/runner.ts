@@ -18,8 +18,24 @@ export interface ProgressEvent {
   elapsedSeconds: number;
 }
 
+/**
+ * Optional measurements around the run that only some backends offer (the OpenAI/vLLM client):
+ * the client's own floor, and the server's latency histograms over the measured phase.
+ * Failures become warnings; they never stop a run.
+ */
+export interface MeasurementProbes {
+  /** Runs before the warmup (e.g. client-added TTFT against a loopback emulator). */
+  calibrate?(): Promise<unknown>;
+  /** Snapshots taken right before and right after the measured phase, then diffed. */
+  serverMetrics?: {
+    snapshot(): Promise<unknown | null>;
+    diff(before: unknown, after: unknown): unknown;
+  };
+}
+
 export interface RunnerOptions {
   backend: Backend;
+  probes?: MeasurementProbes | null;
   prompts: readonly PromptInput[];
   settings: GenerationSettings;
   load?: LoadPlan;
@@ -49,6 +65,10 @@ export interface RunResult {
   energyWindow: EnergyWindowResult | null;
   idle: IdleBaseline | null;
   interrupted: boolean;
+  /** MeasurementProbes.calibrate's figure (null when not offered or failed). */
+  clientCalibration: unknown | null;
+  /** Server-reported latencies over the measured phase (null when not offered). */
+  serverMetrics: unknown | null;
   startedAt: string;
   finishedAt: string;
   warnings: string[];
@@ -146,7 +166,19 @@ export async function runBenchmark(opts: RunnerOptions): Promise<RunResult> {
   let energyWindow: EnergyWindowResult | null = null;
   let stopReason: string | null = null;
   let firstDispatchNs: bigint | null = null;
+  let clientCalibration: unknown | null = null;
+  let serverMetrics: unknown | null = null;
+  let metricsBefore: unknown | null = null;
+  const probe = async <T>(what: string, f: () => Promise<T>): Promise<T | null> => {
+    try {
+      return await raceAbort(f(), cancel.signal, () => null);
+    } catch (e) {
+      warnings.push(`${what} failed: ${errorText(e)}`);
+      return null;
+    }
+  };
   try {
+    if (opts.probes?.calibrate && !interrupted()) clientCalibration = await probe('client calibration', () => opts.probes!.calibrate!());
     if (opts.energy && (opts.idleSeconds ?? 0) > 0 && !interrupted()) {
       try {
         idle = await raceAbort(opts.energy.measureIdle(opts.idleSeconds!), cancel.signal, () => null);
@@ -200,6 +232,8 @@ export async function runBenchmark(opts: RunnerOptions): Promise<RunResult> {
     done = 0;
     t0 = nowNs();
     if (!interrupted()) {
+      const metricsProbe = opts.probes?.serverMetrics;
+      if (metricsProbe) metricsBefore = await probe('server metrics scrape', () => metricsProbe.snapshot());
       if (opts.energy) {
         try {
           await opts.energy.startWindow('measured');
@@ -239,6 +273,10 @@ export async function runBenchmark(opts: RunnerOptions): Promise<RunResult> {
           warnings.push(`energy window failed to stop: ${errorText(e)}`);
         }
       }
+      if (metricsProbe && metricsBefore !== null && !interrupted()) {
+        const after = await probe('server metrics scrape', () => metricsProbe.snapshot());
+        if (after !== null) serverMetrics = metricsProbe.diff(metricsBefore, after);
+      }
     }
   } finally {
     opts.signal?.removeEventListener('abort', onInterrupt);
@@ -263,5 +301,5 @@ export async function runBenchmark(opts: RunnerOptions): Promise<RunResult> {
       warnings.push(`emissions unavailable: ${errorText(e)}`);
     }
   }
-  return { description, records, summary, energyWindow, idle, interrupted: interrupted(), startedAt, finishedAt: new Date().toISOString(), warnings };
+  return { description, records, summary, energyWindow, idle, interrupted: interrupted(), clientCalibration, serverMetrics, startedAt, finishedAt: new Date().toISOString(), warnings };
 }

@@ -149,7 +149,24 @@ for (let i = 0; i < 10; i++) await appendMasterRow(file, buildFailedRow({ modelN
 describe('aeb CLI (child processes)', () => {
   let emu: OpenAIEmulator;
   beforeAll(async () => {
-    emu = await startOpenAIEmulator({ respond: () => ({ steps: buildStream({ tokens: ['Hello', ' there', ',', ' friend', '.'], promptTokens: 11 }).steps }) });
+    // The server's own TTFT histogram: every request it served so far took 50 ms to first token.
+    let served = 0;
+    const ttftHistogram = () => [
+      '# TYPE vllm:time_to_first_token_seconds histogram',
+      `vllm:time_to_first_token_seconds_bucket{model_name="emulated-model",le="0.01"} 0`,
+      `vllm:time_to_first_token_seconds_bucket{model_name="emulated-model",le="0.1"} ${served}`,
+      `vllm:time_to_first_token_seconds_bucket{model_name="emulated-model",le="+Inf"} ${served}`,
+      `vllm:time_to_first_token_seconds_sum{model_name="emulated-model"} ${(served * 0.05).toFixed(3)}`,
+      `vllm:time_to_first_token_seconds_count{model_name="emulated-model"} ${served}`,
+      '',
+    ].join('\n');
+    emu = await startOpenAIEmulator({
+      respond: () => {
+        served++;
+        return { steps: buildStream({ tokens: ['Hello', ' there', ',', ' friend', '.'], promptTokens: 11 }).steps };
+      },
+      metrics: ttftHistogram,
+    });
   });
   afterAll(async () => {
     await emu?.close();
@@ -173,6 +190,14 @@ describe('aeb CLI (child processes)', () => {
     expect(t.rows).toHaveLength(1);
     expect(t.rows[0]![MASTER_COLUMNS.indexOf('avg_time_to_first_token')]).toMatch(/^\d+\.\d{4}$/);
     expect(t.rows[0]![MASTER_COLUMNS.indexOf('gpu_energy_wh')]).toBe('');
+    // Beside the client's figures: the server's histogram delta over the measured phase
+    // (3 requests at 50 ms each) and the client's own calibrated floor.
+    const report = JSON.parse(await readFile(o.files.report, 'utf8'));
+    expect(report.server_metrics.reset).toBe(false);
+    expect(report.server_metrics.summary.ttft.count).toBe(3);
+    expect(report.server_metrics.summary.ttft.meanMs).toBeCloseTo(50, 6);
+    expect(report.client_calibration.requests).toBe(50);
+    expect(report.client_calibration.clientAddedTtftMs.p50).toBeGreaterThanOrEqual(0);
 
     const rep = await aeb('report', out);
     expect(rep.code).toBe(0);

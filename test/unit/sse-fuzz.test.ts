@@ -7,17 +7,8 @@ import { SseParser, type SseEvent } from '../../src/sse/index.js';
 import { OpenAIStreamProcessor } from '../../src/backends/openai/stream-processor.js';
 import { buildRecord } from '../../src/backends/openai/record.js';
 import { buildStream } from '../../src/backends/openai/emulator-script.js';
+import { seededRng as mulberry32 } from '../../src/load/random.js';
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const ALPHABET = ['a', 'b', 'z', ' ', ':', '{', '"', '}', 'data', '[DONE]', 'é', '世', '🎉', '\u0000', 'event', '\t'];
 const EOLS = ['\n', '\r\n', '\r'] as const;

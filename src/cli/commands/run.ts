@@ -6,7 +6,7 @@ import { runConfigured } from '../../runner/pipeline.js';
 import { installInterruptHandler } from '../interrupt.js';
 import { createLogger, printJsonLine } from '../output.js';
 import { createProgress } from '../progress.js';
-import { formatSummary } from '../summary-text.js';
+import { formatServerSide, formatSummary } from '../summary-text.js';
 import { defaultModelLabel, pipelineDeps } from '../wiring.js';
 import { flagOverrides, outcomeExitCode, parseIntOption, parseNumberOption, runJson, splitArgs } from './shared.js';
 
@@ -86,7 +86,11 @@ export function register(program: Command): void {
       }), modelName ? { modelName } : {});
       progress.stop();
       if (opts.json) printJsonLine(runJson(outcome, { model: modelName ?? config.backend.model }));
-      else if (outcome.summary) process.stdout.write(formatSummary(`run ${outcome.runId} (${outcome.status})`, outcome.summary, runErrorMessage(outcome.summary)) + `\nresults: ${outcome.files.dir}\n`);
+      else if (outcome.summary) {
+        const serverSide = formatServerSide(outcome.result?.serverMetrics ?? null, outcome.result?.clientCalibration ?? null);
+        process.stdout.write(formatSummary(`run ${outcome.runId} (${outcome.status})`, outcome.summary, runErrorMessage(outcome.summary)) +
+          (serverSide ? `\n${serverSide}` : '') + `\nresults: ${outcome.files.dir}\n`);
+      }
       if (outcome.status === 'failed') log.error(`run failed: ${outcome.error}`);
       process.exitCode = outcomeExitCode(outcome, interrupt.exitCode());
     } finally {
