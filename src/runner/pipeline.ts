@@ -4,7 +4,7 @@
 // Backends, energy monitors, emissions and tokenizers are injected so this works with
 // scripted test backends and before/without the native addon.
 import { join } from 'node:path';
-import type { Backend, GenerationSettings, ReasoningSettings } from '../backends/types.js';
+import type { Backend, GenerationSettings, ReasoningSettings, RequestRecord } from '../backends/types.js';
 import { backendKind } from '../config/load.js';
 import type { BenchmarkConfig } from '../config/schema.js';
 import { loadDataset, type LoadedDataset } from '../datasets/load.js';
@@ -42,6 +42,8 @@ export interface PipelineDeps {
   environment?(config: BenchmarkConfig): Promise<Record<string, unknown>>;
   log?(message: string): void;
   onProgress?(event: ProgressEvent): void;
+  /** Each finished request, after it is written to the JSONL (e.g. a per-prompt log line). */
+  onRecord?(record: RequestRecord): void;
   signal?: AbortSignal;
 }
 
@@ -200,7 +202,10 @@ export async function runConfigured(config: BenchmarkConfig, deps: PipelineDeps,
       maxConsecutiveFailures: config.runner.max_consecutive_failures,
       energy, idleSeconds: config.metrics.idle_seconds,
       ...(deps.signal ? { signal: deps.signal } : {}),
-      onRecord: (r) => w.write(r),
+      onRecord: async (r) => {
+        await w.write(r);
+        deps.onRecord?.(r);
+      },
       ...(deps.onProgress ? { onProgress: deps.onProgress } : {}),
       ...(deps.emissions ? { emissions: (j: number) => deps.emissions!(j, config) } : {}),
     });

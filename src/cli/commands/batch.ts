@@ -83,7 +83,7 @@ export function register(program: Command): void {
       const rank = (c: ExitCode) => (c === EXIT.OK ? 0 : c === EXIT.PARTIAL ? 1 : 2);
       try {
         let progress = createProgress('batch', log, { quiet: opts.quiet === true });
-        const outcome = await runBatch(plan, pipelineDeps({ signal: interrupt.signal, onProgress: (e) => progress.update(e) }), {
+        const outcome = await runBatch(plan, pipelineDeps({ signal: interrupt.signal, onProgress: (e) => progress.update(e), onRecord: (r) => progress.record(r) }), {
           configFor, outputDir: opts.outputDir, resume: opts.resume === true, masterCsv: join(opts.outputDir, 'master_results.csv'),
           log: (m) => log.info(m),
           onRunDone: (run, o, skipped) => {

@@ -82,7 +82,7 @@ export function register(program: Command): void {
     try {
       const modelName = await defaultModelLabel(config);
       const outcome = await runConfigured(config, pipelineDeps({
-        log: (m) => log.info(m), signal: interrupt.signal, onProgress: (e) => progress.update(e),
+        log: (m) => log.info(m), signal: interrupt.signal, onProgress: (e) => progress.update(e), onRecord: (r) => progress.record(r),
       }), modelName ? { modelName } : {});
       progress.stop();
       if (opts.json) printJsonLine(runJson(outcome, { model: modelName ?? config.backend.model }));
