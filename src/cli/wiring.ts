@@ -42,6 +42,11 @@ export async function nativeModelPath(config: BenchmarkConfig): Promise<string> 
 }
 
 /** The label results use for a run of the built-in default model (null when a model is configured). */
+/** Said whenever the built-in model runs: its numbers are real, its text is not. */
+export const DEFAULT_MODEL_NOTICE =
+  'using the built-in default model (small Llama, seeded random weights, byte tokenizer; no download): its text is meaningless, ' +
+  'its timings and energy are real. Benchmark a real model with --model /path/to/hf-checkpoint-dir or --model /path/to/model.pt (TorchScript).';
+
 export async function defaultModelLabel(config: BenchmarkConfig): Promise<string | null> {
   if (backendKind(config) !== 'native' || config.backend.model || config.results.model_name) return null;
   try {

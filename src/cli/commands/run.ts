@@ -7,7 +7,7 @@ import { installInterruptHandler } from '../interrupt.js';
 import { createLogger, printJsonLine } from '../output.js';
 import { createProgress } from '../progress.js';
 import { formatServerSide, formatSummary } from '../summary-text.js';
-import { defaultModelLabel, pipelineDeps } from '../wiring.js';
+import { DEFAULT_MODEL_NOTICE, defaultModelLabel, pipelineDeps } from '../wiring.js';
 import { flagOverrides, outcomeExitCode, parseIntOption, parseNumberOption, runJson, splitArgs } from './shared.js';
 
 /** Flag → config key. Flags win over the file and positional overrides. */
@@ -81,6 +81,7 @@ export function register(program: Command): void {
     const progress = createProgress('run', log, { quiet: opts.quiet === true });
     try {
       const modelName = await defaultModelLabel(config);
+      if (modelName) log.warn(DEFAULT_MODEL_NOTICE);
       const outcome = await runConfigured(config, pipelineDeps({
         log: (m) => log.info(m), signal: interrupt.signal, onProgress: (e) => progress.update(e), onRecord: (r) => progress.record(r),
       }), modelName ? { modelName } : {});
