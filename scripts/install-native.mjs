@@ -70,7 +70,7 @@ export function resolveNodeHeaders() {
   // to download; the real include dir is passed to CMakeLists.txt as AEB_NODE_INCLUDE_DIR.
   const shim = join(BUILD, 'node-headers-shim');
   mkdirSync(join(shim, 'include', 'node'), { recursive: true });
-  writeFileSync(join(shim, 'include', 'node', 'node.h'), '// placeholder: see scripts/install-native.mjs\n');
+  writeFileSync(join(shim, 'include', 'node', 'node.h'), '// marker for cmake-js; the real headers are passed as AEB_NODE_INCLUDE_DIR\n');
   return { ...h, nodeRoot: shim };
 }
 

@@ -1,4 +1,5 @@
 // Public types of the native engine API (see README "TypeScript engine API").
+import type { AddonModelInfo } from '../native/addon.js';
 
 export type Dtype = 'f32' | 'bf16' | 'f16';
 
@@ -13,24 +14,8 @@ export interface LoadOptions {
   maxSeqLen?: number;
 }
 
-export interface ModelInfo {
-  architecture: string;
-  format: string;
-  device: string;
-  dtype: string;
-  vocabSize: number;
-  hiddenSize: number;
-  numLayers: number;
-  numHeads: number;
-  numKvHeads: number;
-  headDim: number;
-  maxSeqLen: number;
-  numParameters: number;
-  /** Bytes of weights read per decode step (the bandwidth-limit denominator). */
-  weightBytes: number;
-  eosIds: number[];
-  threads: number;
-}
+/** What the engine reports about a loaded model (the addon's own object, passed through). */
+export type ModelInfo = AddonModelInfo;
 
 export interface GenerateOptions {
   /** Default 128. */

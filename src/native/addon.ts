@@ -16,6 +16,7 @@ export interface AddonModelInfo {
   headDim: number;
   maxSeqLen: number;
   numParameters: number;
+  /** Bytes of weights read per decode step (the bandwidth-limit denominator). */
   weightBytes: number;
   eosIds: number[];
   threads: number;
