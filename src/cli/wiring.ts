@@ -2,6 +2,7 @@
 // pipeline, default model). Loaded with dynamic import() so the runner, results and tests
 // never depend on them, and a missing piece gives a clear message instead of a crash.
 import { cpus, hostname, platform, release, totalmem } from 'node:os';
+import { basename, resolve } from 'node:path';
 import type { Backend, ReasoningSettings } from '../backends/types.js';
 import { backendKind } from '../config/load.js';
 import type { BenchmarkConfig } from '../config/schema.js';
@@ -62,7 +63,12 @@ const pipelines = new Map<string, Promise<TextPipeline>>();
 function textPipeline(modelPath: string): Promise<TextPipeline> {
   let p = pipelines.get(modelPath);
   if (!p) {
-    p = optionalImport(() => import('../text/pipeline.js'), 'the text pipeline (src/text)').then((m) => m.loadTextPipeline(modelPath));
+    p = optionalImport(() => import('../text/pipeline.js'), 'the text pipeline (src/text)').then(async (m) => {
+      const { tokenizerDirFor } = await import('../text/model-files.js');
+      const dir = await tokenizerDirFor(modelPath);
+      // A TorchScript file: the reasoning registry keys on the file's own name.
+      return m.loadTextPipeline(dir, dir === resolve(modelPath) ? {} : { modelId: basename(modelPath).replace(/\.(pt|pth|ts|torchscript)$/, '') });
+    });
     pipelines.set(modelPath, p);
   }
   return p;
