@@ -7,14 +7,16 @@
 // wrote that token. The emulator puts its stamp in the first token's text; both processes read
 // CLOCK_MONOTONIC (process.hrtime.bigint()), so the stamps compare.
 //
-// Usage: npm run build && npm run bench:sse [-- --json out.json] [--quick]
+// Usage: npm run build && npm run bench:sse [-- --json out.json] [--quick] [--aeb-only] [--emulator-nice N]
+// --aeb-only skips the openai-package rows (faster iteration; the published table keeps them).
 // AEB_DIST=<dir> points at another tsc output directory (default: <repo>/dist).
 
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { cpus, loadavg, setPriority } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -72,11 +74,16 @@ async function runEmulatorChild() {
   process.stdin.resume();
 }
 
-function startEmulatorProcess() {
+// The emulator stands in for a server on another machine, but here it shares the 2 cores with
+// the client: at nice > 0 it yields the CPU to the client when both are runnable, so the
+// figures measure the client rather than the co-located server's CPU use. Its stamp is taken
+// immediately before its write, so its own scheduling delays are not counted.
+function startEmulatorProcess(nice) {
   const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--emulator'], {
     stdio: ['pipe', 'pipe', 'inherit'],
     env: { ...process.env, AEB_DIST: dist },
   });
+  if (nice !== 0) setPriority(child.pid, nice);
   return new Promise((resolveUrl, reject) => {
     let buf = '';
     child.stdout.on('data', (d) => {
@@ -98,25 +105,68 @@ async function pool(total, concurrency, fn) {
   await Promise.all(Array.from({ length: concurrency }, worker));
 }
 
+/** Main thread's time on a CPU and waiting for one (runnable, not running), ns (Linux schedstat). */
+function mainThreadSched() {
+  try {
+    const [run, wait] = readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ').map(Number);
+    return { run, wait };
+  } catch {
+    return null;
+  }
+}
+
+// Where the tail comes from: a sample is "late" when the client adds more than LATE_MS. Late
+// samples whose [server write, client stamp] window overlaps a GC pause are counted apart; the
+// main thread's run-queue wait (runnable but preempted) shows CPU contention on the machine.
+const LATE_MS = 1;
+
 async function measureLevel(lib, name, level, oneRequest) {
   // Warm-up round: opens the connections (excluded, as the runner excludes warmup requests).
   await pool(level.concurrency, level.concurrency, (i) => oneRequest(i));
   const added = [];
+  const late = [];
   let failed = 0;
+  const gcs = [];
+  const gcObserver = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) gcs.push([e.startTime, e.startTime + e.duration]);
+  });
+  gcObserver.observe({ entryTypes: ['gc'] });
+  // performance.now() = hrtime ms − originMs (both monotonic).
+  const originMs = Number(process.hrtime.bigint()) / 1e6 - performance.now();
   const loop = monitorEventLoopDelay({ resolution: 1 });
   const cpu0 = process.cpuUsage();
+  const ru0 = process.resourceUsage();
+  const sched0 = mainThreadSched();
   const t0 = process.hrtime.bigint();
   loop.enable();
   await pool(level.requests, level.concurrency, async (i) => {
     const r = await oneRequest(i);
     if (r === null) failed++;
-    else added.push(r);
+    else {
+      added.push(r.addedMs);
+      if (r.addedMs > LATE_MS) late.push(r);
+    }
   });
   loop.disable();
   const wallS = Number(process.hrtime.bigint() - t0) / 1e9;
   const cpu = process.cpuUsage(cpu0);
+  const sched1 = mainThreadSched();
+  const ru1 = process.resourceUsage();
+  await new Promise((r) => setImmediate(r)); // deliver the last gc entries
+  gcObserver.disconnect();
+  const lateDuringGc = late.filter((r) => {
+    const endMs = Number(r.clientNs) / 1e6 - originMs;
+    const startMs = endMs - r.addedMs;
+    return gcs.some(([a, b]) => a < endMs && b > startMs);
+  }).length;
+  const gcMs = gcs.map(([a, b]) => b - a);
   const chunks = level.requests * (level.tokens + 3);
   return {
+    lateSamples: late.length,
+    lateDuringGc,
+    gcPauses: { count: gcMs.length, totalMs: gcMs.reduce((x, y) => x + y, 0), maxMs: gcMs.length ? Math.max(...gcMs) : 0 },
+    runQueueWaitShare: sched0 && sched1 ? (sched1.wait - sched0.wait) / 1e9 / wallS : null,
+    involuntaryContextSwitches: ru1.involuntaryContextSwitches - ru0.involuntaryContextSwitches,
     client: name,
     concurrency: level.concurrency,
     requests: level.requests,
@@ -143,7 +193,7 @@ async function ourClient(lib, url, level) {
       if (!rec.success || rec.ttftMs === null) return null;
       const serverNs = BigInt(rec.text.slice(0, rec.text.indexOf('|')));
       const clientNs = rec.startNs + BigInt(Math.round(rec.ttftMs * 1e6));
-      return Number(clientNs - serverNs) / 1e6;
+      return { addedMs: Number(clientNs - serverNs) / 1e6, clientNs };
     });
   } finally {
     await backend.close();
@@ -167,7 +217,7 @@ async function sdkClient(lib, OpenAI, url, level) {
         const content = chunk.choices[0]?.delta?.content;
         if (added === null && content) {
           const ns = process.hrtime.bigint();
-          added = Number(ns - BigInt(content.slice(0, content.indexOf('|')))) / 1e6;
+          added = { addedMs: Number(ns - BigInt(content.slice(0, content.indexOf('|')))) / 1e6, clientNs: ns };
         }
       }
       return added;
@@ -256,6 +306,13 @@ async function main() {
   const args = process.argv.slice(2);
   if (args.includes('--emulator')) return runEmulatorChild();
   const quick = args.includes('--quick');
+  const aebOnly = args.includes('--aeb-only');
+  const niceIdx = args.indexOf('--emulator-nice');
+  const emulatorNice = niceIdx >= 0 ? Number(args[niceIdx + 1]) : 10;
+  if (!Number.isInteger(emulatorNice) || emulatorNice < 0 || emulatorNice > 19) {
+    console.error(`bench-sse: --emulator-nice takes an integer 0..19 (got ${args[niceIdx + 1]})`);
+    process.exit(2);
+  }
   const jsonIdx = args.indexOf('--json');
   const lib = await loadDist();
   const { default: OpenAI } = await import('openai');
@@ -270,12 +327,12 @@ async function main() {
   const started = Date.now();
   const loadBefore = loadavg();
   const idleLoopDelayMs = await idleProbe(2_000);
-  const { child, url } = await startEmulatorProcess();
+  const { child, url } = await startEmulatorProcess(emulatorNice);
   const latency = [];
   try {
     for (const level of levels) {
       latency.push({ ...(await ourClient(lib, url, level)), itlMs: level.itlMs, tokens: level.tokens });
-      latency.push({ ...(await sdkClient(lib, OpenAI, url, level)), itlMs: level.itlMs, tokens: level.tokens });
+      if (!aebOnly) latency.push({ ...(await sdkClient(lib, OpenAI, url, level)), itlMs: level.itlMs, tokens: level.tokens });
     }
   } finally {
     child.stdin.end();
@@ -284,12 +341,12 @@ async function main() {
   const parse = await parseThroughput(lib, sdkStreaming, quick ? 50_000 : 200_000);
 
   const f = (x, d = 3) => (x === null || x === undefined ? '—' : x.toFixed(d));
-  console.log('\nClient-added TTFT (client first-content stamp − emulator write stamp), emulator in a child process on 127.0.0.1');
-  console.log('client              conc  reqs  fail   p50 ms   p90 ms   p99 ms   max ms  loop p99 ms  chunks/s  CPU µs/chunk');
+  console.log(`\nClient-added TTFT (client first-content stamp − emulator write stamp), emulator in a child process on 127.0.0.1 at nice ${emulatorNice}`);
+  console.log('client              conc  reqs  fail   p50 ms   p90 ms   p99 ms   max ms  loop p99 ms  chunks/s  CPU µs/chunk  runq wait  late>1ms (in GC)  GC n/max ms');
   for (const r of latency) {
     const a = r.clientAddedTtftMs;
     console.log(
-      `${r.client.padEnd(18)} ${String(r.concurrency).padStart(5)} ${String(r.requests).padStart(5)} ${String(r.failed).padStart(5)} ${f(a.p50).padStart(8)} ${f(a.p90).padStart(8)} ${f(a.p99).padStart(8)} ${f(a.max).padStart(8)} ${f(r.eventLoopDelayP99Ms, 2).padStart(12)} ${String(r.chunksPerS).padStart(9)} ${f(r.cpuUsPerChunk, 1).padStart(13)}`,
+      `${r.client.padEnd(18)} ${String(r.concurrency).padStart(5)} ${String(r.requests).padStart(5)} ${String(r.failed).padStart(5)} ${f(a.p50).padStart(8)} ${f(a.p90).padStart(8)} ${f(a.p99).padStart(8)} ${f(a.max).padStart(8)} ${f(r.eventLoopDelayP99Ms, 2).padStart(12)} ${String(r.chunksPerS).padStart(9)} ${f(r.cpuUsPerChunk, 1).padStart(13)} ${r.runQueueWaitShare === null ? '         —' : `${(100 * r.runQueueWaitShare).toFixed(1).padStart(9)}%`} ${String(r.lateSamples).padStart(9)} (${String(r.lateDuringGc).padStart(4)})   ${r.gcPauses.count}/${f(r.gcPauses.maxMs, 1)}`,
     );
   }
   console.log(`\nSSE events parsed per second, one core (${f(parse.payloadMiB, 1)} MiB of vLLM chunks in ${parse.readSizeKiB} KiB reads, best of 3)`);
@@ -303,6 +360,7 @@ async function main() {
     loadAverage1m: { before: loadBefore[0], after: loadavg()[0] },
     // Event-loop delay of this process doing nothing: the machine's own scheduling noise.
     idleLoopDelayMs,
+    emulatorNice,
     totalSeconds: (Date.now() - started) / 1000,
     levels,
     latency,

@@ -4,6 +4,7 @@
 
 import http from 'node:http';
 import https from 'node:https';
+import { defer } from './deferred-work.js';
 import { OpenAIStreamProcessor } from './stream-processor.js';
 
 export type HttpAgent = http.Agent | https.Agent;
@@ -130,25 +131,6 @@ export interface StreamResult {
   proc: OpenAIStreamProcessor | null;
 }
 
-// One setImmediate for all requests with unparsed reads (check phase, right after the poll
-// phase that read them).
-const parseQueue: (() => void)[] = [];
-let parseScheduled = false;
-
-function runParseQueue(): void {
-  parseScheduled = false;
-  const batch = parseQueue.splice(0);
-  for (const parse of batch) parse();
-}
-
-function parseSoon(parse: () => void): void {
-  parseQueue.push(parse);
-  if (!parseScheduled) {
-    parseScheduled = true;
-    setImmediate(runParseQueue);
-  }
-}
-
 /** How long to wait for the server to end the response after `[DONE]` before dropping the socket. */
 const AFTER_DONE_GRACE_MS = 2_000;
 
@@ -177,17 +159,15 @@ export function streamRequest(args: StreamRequestArgs, enqueueNs: bigint = proce
       return;
     }
 
-    const req = transportFor(args.url).request(args.url, {
-      method: 'POST',
-      agent: args.agent,
-      headers: { ...args.headers, 'content-length': String(Buffer.byteLength(args.body)) },
-    });
+    // Created by send(), which runs deferred (see deferred-work.ts): the time until then is
+    // client queue time (startNs − enqueueNs), reported apart from TTFT.
+    let req: http.ClientRequest | null = null;
 
     const failNow = (message: string): void => {
       const ns = process.hrtime.bigint();
       proc?.fail(ns, message);
       finish(ns, proc ? {} : { error: message });
-      req.destroy();
+      req?.destroy();
     };
 
     function onAbort(): void {
@@ -207,95 +187,111 @@ export function streamRequest(args: StreamRequestArgs, enqueueNs: bigint = proce
       }, args.timeoutMs);
     }
 
-    req.once('socket', () => {
-      startNs = process.hrtime.bigint();
-    });
-
-    req.on('response', (res) => {
-      httpStatus = res.statusCode ?? 0;
-      const contentType = String(res.headers['content-type'] ?? '');
-      // A 200 JSON body means the server ignored stream:true (or answered an error as JSON).
-      const notAStream = httpStatus === 200 && contentType.includes('application/json');
-      if (httpStatus !== 200 || notAStream) {
-        const parts: Buffer[] = [];
-        let size = 0;
-        res.on('data', (b: Buffer) => {
-          if (size < MAX_ERROR_BODY) parts.push(b);
-          size += b.length;
+    const send = (): void => {
+      if (settled) return; // aborted or timed out while queued
+      let r: http.ClientRequest;
+      try {
+        r = transportFor(args.url).request(args.url, {
+          method: 'POST',
+          agent: args.agent,
+          headers: { ...args.headers, 'content-length': String(Buffer.byteLength(args.body)) },
         });
-        const done = (): void => {
-          const body = Buffer.concat(parts).toString('utf8');
-          const error = notAStream
-            ? `server answered 200 with ${contentType} instead of an event stream (does it support stream: true?): ${body.slice(0, 300)}`
-            : httpErrorMessage(httpStatus!, res.statusMessage, body);
-          finish(process.hrtime.bigint(), { error, errorBody: body });
-        };
-        res.on('end', done);
-        res.on('error', done);
+      } catch (err) {
+        finish(process.hrtime.bigint(), { error: `request could not be sent: ${(err as Error).message}` });
         return;
       }
-      const p = new OpenAIStreamProcessor();
-      proc = p;
-      // Reads are stamped here and parsed in the check phase (parseSoon): the stamps of all
-      // sockets read in one poll phase are taken before any of them is parsed.
-      const reads: Buffer[] = [];
-      const stamps: bigint[] = [];
-      let queued = false;
-      const parsePending = (): void => {
-        queued = false;
-        for (let i = 0; i < reads.length && !settled; i++) {
-          const ns = stamps[i]!;
-          if (!p.feed(reads[i]!, ns)) continue;
-          finish(ns);
-          if (p.outcome.state === 'failed') {
-            req.destroy();
-          } else {
-            // Let a well-behaved server end the response so the socket is reused; drop it otherwise.
-            const grace = setTimeout(() => req.destroy(), AFTER_DONE_GRACE_MS);
-            grace.unref();
-            res.once('close', () => clearTimeout(grace));
+      req = r;
+      r.once('socket', () => {
+        startNs = process.hrtime.bigint();
+      });
+
+      r.on('response', (res) => {
+        httpStatus = res.statusCode ?? 0;
+        const contentType = String(res.headers['content-type'] ?? '');
+        // A 200 JSON body means the server ignored stream:true (or answered an error as JSON).
+        const notAStream = httpStatus === 200 && contentType.includes('application/json');
+        if (httpStatus !== 200 || notAStream) {
+          const parts: Buffer[] = [];
+          let size = 0;
+          res.on('data', (b: Buffer) => {
+            if (size < MAX_ERROR_BODY) parts.push(b);
+            size += b.length;
+          });
+          const done = (): void => {
+            const body = Buffer.concat(parts).toString('utf8');
+            const error = notAStream
+              ? `server answered 200 with ${contentType} instead of an event stream (does it support stream: true?): ${body.slice(0, 300)}`
+              : httpErrorMessage(httpStatus!, res.statusMessage, body);
+            finish(process.hrtime.bigint(), { error, errorBody: body });
+          };
+          res.on('end', done);
+          res.on('error', done);
+          return;
+        }
+        const p = new OpenAIStreamProcessor();
+        proc = p;
+        // Reads are stamped here and parsed later (defer): the stamps of all sockets read in one
+        // poll phase are taken before any of them is parsed.
+        const reads: Buffer[] = [];
+        const stamps: bigint[] = [];
+        let queued = false;
+        const parsePending = (): void => {
+          queued = false;
+          for (let i = 0; i < reads.length && !settled; i++) {
+            const ns = stamps[i]!;
+            if (!p.feed(reads[i]!, ns)) continue;
+            finish(ns);
+            if (p.outcome.state === 'failed') {
+              r.destroy();
+            } else {
+              // Let a well-behaved server end the response so the socket is reused; drop it otherwise.
+              const grace = setTimeout(() => r.destroy(), AFTER_DONE_GRACE_MS);
+              grace.unref();
+              res.once('close', () => clearTimeout(grace));
+            }
           }
-        }
-        reads.length = 0;
-        stamps.length = 0;
-      };
-      drainReads = parsePending;
-      res.on('data', (bytes: Buffer) => {
-        const ns = process.hrtime.bigint(); // stamp first: arrival, before parsing
-        if (settled) return;
-        reads.push(bytes);
-        stamps.push(ns);
-        if (!queued) {
-          queued = true;
-          parseSoon(parsePending);
-        }
+          reads.length = 0;
+          stamps.length = 0;
+        };
+        drainReads = parsePending;
+        res.on('data', (bytes: Buffer) => {
+          const ns = process.hrtime.bigint(); // stamp first: arrival, before parsing
+          if (settled) return;
+          reads.push(bytes);
+          stamps.push(ns);
+          if (!queued) {
+            queued = true;
+            defer(parsePending);
+          }
+        });
+        const endStream = (cause?: string): void => {
+          const ns = process.hrtime.bigint();
+          parsePending();
+          p.end(ns, cause);
+          finish(ns);
+        };
+        res.on('end', () => endStream());
+        res.on('error', (err) => endStream(describeNetError(err, args.url.href)));
+        res.on('close', () => {
+          if (!settled) endStream('connection closed');
+        });
       });
-      const endStream = (cause?: string): void => {
+
+      r.on('error', (err) => {
         const ns = process.hrtime.bigint();
-        parsePending();
-        p.end(ns, cause);
-        finish(ns);
-      };
-      res.on('end', () => endStream());
-      res.on('error', (err) => endStream(describeNetError(err, args.url.href)));
-      res.on('close', () => {
-        if (!settled) endStream('connection closed');
+        if (settled) return;
+        drainReads();
+        const p = proc as OpenAIStreamProcessor | null;
+        const message =
+          httpStatus === null
+            ? `request failed before a response: ${describeNetError(err, args.url.href)}`
+            : `stream broken after ${p?.chunks.length ?? 0} content chunk(s): ${describeNetError(err, args.url.href)}`;
+        if (p) p.end(ns, message);
+        finish(ns, p ? {} : { error: message });
       });
-    });
 
-    req.on('error', (err) => {
-      const ns = process.hrtime.bigint();
-      if (settled) return;
-      drainReads();
-      const p = proc as OpenAIStreamProcessor | null;
-      const message =
-        httpStatus === null
-          ? `request failed before a response: ${describeNetError(err, args.url.href)}`
-          : `stream broken after ${p?.chunks.length ?? 0} content chunk(s): ${describeNetError(err, args.url.href)}`;
-      if (p) p.end(ns, message);
-      finish(ns, p ? {} : { error: message });
-    });
-
-    req.end(args.body);
+      r.end(args.body);
+    };
+    defer(send);
   });
 }
