@@ -287,25 +287,32 @@ void cpu_matvec(CpuWeightType type, const void* w, const float* x, float* y, int
 }
 
 // ---------------------------------------------------------------------------------------------
-// Worker pool: threads - 1 persistent workers plus the calling thread. A job is a number of
-// chunks taken dynamically from an atomic counter, so a worker the OS has not scheduled yet
-// does not hold the others up: the caller takes the remaining chunks. Workers spin briefly
-// (decode steps come back-to-back), then yield, then sleep on a condition variable, so an idle
-// model costs no CPU.
+// Worker pool: threads - 1 persistent workers plus the calling thread.
+//
+// A job is published as one 64-bit word, claim_ = [epoch:32 | chunks:16 | next chunk:16].
+// A thread takes a chunk with a CAS on that word, so it can only take a chunk of the job it
+// saw published, and the caller waits for the *chunks* to be done (done_), never for workers
+// to check in: a worker the OS has not scheduled (2 cores shared with the JS thread, other
+// processes, libtorch's pools) simply takes no chunk and the caller runs them itself. Only a
+// worker that claimed a chunk and was then preempted mid-chunk can delay the caller.
+//
+// Workers spin briefly between regions of one step (they come back-to-back), then sleep on a
+// condition variable. park() (end of a decode step) sends them to sleep at once, so between
+// tokens the pool holds no core and the JS thread receiving the token finds one free.
 
 class WorkerPool {
  public:
   using ChunkFn = void (*)(void* ctx, int64_t chunk, int64_t nchunks);
 
   explicit WorkerPool(int threads) : threads_(std::max(1, threads)) {
-    for (int i = 1; i < threads_; ++i) workers_.emplace_back([this, i] { loop(i); });
+    for (int i = 1; i < threads_; ++i) workers_.emplace_back([this] { loop(); });
   }
 
   ~WorkerPool() {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       stop_.store(true);
-      generation_.fetch_add(1);
+      claim_.fetch_add(kEpochOne);
     }
     cv_.notify_all();
     for (auto& t : workers_) t.join();
@@ -313,68 +320,72 @@ class WorkerPool {
 
   int size() const { return threads_; }
 
-  // Runs fn(ctx, c, nchunks) for every c in [0, nchunks) on at most `threads` threads
-  // (the caller included); returns when all chunks are done.
+  // Runs fn(ctx, c, nchunks) for every c in [0, nchunks); returns when all chunks are done.
+  // threads == 1 runs them on the caller only.
   void run(int threads, int64_t nchunks, ChunkFn fn, void* ctx) {
-    threads = std::max(1, std::min(threads, threads_));
-    if (threads == 1 || nchunks <= 1) {
+    if (threads_ == 1 || threads <= 1 || nchunks <= 1) {
       for (int64_t c = 0; c < nchunks; ++c) fn(ctx, c, nchunks);
       return;
     }
+    nchunks = std::min<int64_t>(nchunks, kMaxChunks);  // callers size chunks by n, so fewer is fine
     job_fn_ = fn;
     job_ctx_ = ctx;
-    job_chunks_ = nchunks;
-    job_threads_ = threads;
-    next_chunk_.store(0);
-    pending_.store(threads_ - 1);
-    generation_.fetch_add(1);
+    done_.store(0, std::memory_order_relaxed);
+    parked_.store(false, std::memory_order_relaxed);
+    const uint64_t epoch = (claim_.load(std::memory_order_relaxed) >> 32) + 1;
+    claim_.store((epoch << 32) | (static_cast<uint64_t>(nchunks) << 16));  // seq_cst: pairs with sleepers_
     if (sleepers_.load() > 0) {
       std::lock_guard<std::mutex> lock(mutex_);
       cv_.notify_all();
     }
-    work();
-    // Every worker checks in (most find no chunk left) before the job fields may change.
-    for (int spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
-      if (spins < 4000) _mm_pause();
+    work(epoch);
+    for (int spins = 0; done_.load(std::memory_order_acquire) != nchunks; ++spins) {
+      if (spins < kSpinIterations) _mm_pause();
       else std::this_thread::yield();
     }
   }
 
- private:
-  static constexpr int kSpinIterations = 4000;   // ~0.2-0.5 ms of pause
-  static constexpr int kYieldIterations = 200;
+  // Sends idle workers to sleep now instead of spinning (the next run() wakes them).
+  void park() { parked_.store(true, std::memory_order_relaxed); }
 
-  void work() {
+ private:
+  static constexpr uint64_t kEpochOne = uint64_t{1} << 32;
+  static constexpr int64_t kMaxChunks = 0xffff;
+  static constexpr int kSpinIterations = 4000;  // ~0.1-0.5 ms of pause
+
+  // Takes and runs chunks of job `epoch` until none is left (or a newer job replaced it).
+  void work(uint64_t epoch) {
+    uint64_t v = claim_.load(std::memory_order_acquire);
     for (;;) {
-      const int64_t c = next_chunk_.fetch_add(1);
-      if (c >= job_chunks_) return;
-      job_fn_(job_ctx_, c, job_chunks_);
+      const int64_t n = static_cast<int64_t>((v >> 16) & 0xffff), c = static_cast<int64_t>(v & 0xffff);
+      if ((v >> 32) != epoch || c >= n) return;
+      if (!claim_.compare_exchange_weak(v, v + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
+      // Claimed: the caller waits for this chunk, so the job fields stay valid until done_ counts it.
+      job_fn_(job_ctx_, c, n);
+      done_.fetch_add(1, std::memory_order_release);
+      v = claim_.load(std::memory_order_acquire);
     }
   }
 
-  void loop(int tid) {
+  void loop() {
     uint64_t seen = 0;
     for (;;) {
-      uint64_t g;
+      uint64_t epoch;
       int spins = 0;
-      while ((g = generation_.load()) == seen) {
-        ++spins;
-        if (spins < kSpinIterations) {
+      while ((epoch = claim_.load(std::memory_order_acquire) >> 32) == seen) {
+        if (++spins < kSpinIterations && !parked_.load(std::memory_order_relaxed)) {
           _mm_pause();
-        } else if (spins < kSpinIterations + kYieldIterations) {
-          std::this_thread::yield();
         } else {
           std::unique_lock<std::mutex> lock(mutex_);
-          sleepers_.fetch_add(1);
-          cv_.wait(lock, [&] { return generation_.load() != seen; });
+          sleepers_.fetch_add(1);  // seq_cst: run() either sees it or this wait sees the new epoch
+          cv_.wait(lock, [&] { return (claim_.load() >> 32) != seen; });
           sleepers_.fetch_sub(1);
           spins = 0;
         }
       }
-      seen = g;
+      seen = epoch;
       if (stop_.load()) return;
-      if (tid < job_threads_) work();
-      pending_.fetch_sub(1, std::memory_order_release);
+      work(epoch);
     }
   }
 
@@ -382,15 +393,13 @@ class WorkerPool {
   std::vector<std::thread> workers_;
   std::mutex mutex_;
   std::condition_variable cv_;
-  std::atomic<uint64_t> generation_{0};
+  std::atomic<uint64_t> claim_{0};
+  std::atomic<int64_t> done_{0};
   std::atomic<int> sleepers_{0};
-  std::atomic<int> pending_{0};
-  std::atomic<int64_t> next_chunk_{0};
+  std::atomic<bool> parked_{false};
   std::atomic<bool> stop_{false};
   ChunkFn job_fn_ = nullptr;
   void* job_ctx_ = nullptr;
-  int64_t job_chunks_ = 0;
-  int job_threads_ = 1;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -399,7 +408,7 @@ class WorkerPool {
 namespace {
 
 // Below this many weight elements a region runs on one thread: waking workers costs more.
-constexpr int64_t kMinElementsPerThread = 48 * 1024;
+constexpr int64_t kMinElementsPerThread = 256 * 1024;
 
 struct MatvecJob {
   const void* w;
@@ -623,6 +632,7 @@ struct CpuDecoder::Impl {
                     {{s.lm_head, h.data(), permute_for_bf16(s.weight_type, h.data(), H, xp_buf), logits, nullptr, s.vocab_size, false}},
                     1, s.vocab_size};
     run_rows(head);
+    pool.park();
   }
 };
 

@@ -1,6 +1,8 @@
 // load_model(): validation, weight loading, and the decoder-only transformer (Llama family)
 // with a preallocated KV cache. Prefill and GPU decode run on libtorch; CPU single-token decode
 // runs on the hand-written kernels of cpu_decode.h (no per-op dispatch, weights streamed once).
+#include <dlfcn.h>
+
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
@@ -27,6 +29,29 @@ namespace aeb {
 namespace {
 
 constexpr int64_t kDefaultMaxSeqLen = 4096;
+
+// A CPU prefill below this many multiply-adds per layer (tokens x layer weights) runs on one
+// thread: splitting such small matmuls across OpenBLAS's and OpenMP's pools costs more than it
+// saves (default model, 90 tokens = 7e7: 20 ms on 1 thread, 50-200 ms on 2). The 134M
+// synthetic model's 90-token prefill (6e8) gains from 2.
+constexpr int64_t kParallelPrefillMacsPerLayer = int64_t{1} << 27;
+
+// OpenBLAS (pthread build) keeps its own pool, sized by its own setting, not at::set_num_threads.
+// Found at run time: libtorch may be linked against another BLAS, or none.
+void set_blas_threads(int threads) {
+  using SetFn = void (*)(int);
+  static const SetFn fn = [] {
+    for (const char* name : {"libopenblas.so.0", "libblas.so.3"}) {
+      void* lib = dlopen(name, RTLD_LAZY | RTLD_NOLOAD);
+      if (lib == nullptr) continue;
+      auto f = reinterpret_cast<SetFn>(dlsym(lib, "openblas_set_num_threads"));
+      dlclose(lib);  // NOLOAD took a reference on a library that stays loaded
+      if (f != nullptr) return f;
+    }
+    return static_cast<SetFn>(nullptr);
+  }();
+  if (fn != nullptr) fn(threads);
+}
 
 // q/k/v and gate/up are stored concatenated along the output rows (one matmul each in
 // libtorch); wq, wk, wv, w_gate, w_up are row-range views into them (contiguous).
@@ -97,7 +122,7 @@ class TransformerModel final : public StepModel {
                    at::ScalarType dtype, int threads, int64_t max_seq_len, ModelInfo info)
       : cfg_(std::move(cfg)), device_(device), dtype_(dtype), threads_(threads), max_seq_len_(max_seq_len),
         info_(std::move(info)) {
-    at::set_num_threads(threads_);
+    set_cpu_threads(threads_);
     c10::InferenceMode guard;
     std::map<std::string, at::Tensor> w;
     for (const auto& spec : specs) w[spec.name] = load_tensor(*ckpt.find(spec.name));
@@ -183,6 +208,11 @@ class TransformerModel final : public StepModel {
   at::Tensor prefill(const std::vector<int64_t>& ids) override {
     if (ids.size() == 1 && cpu_decoder_) {
       cpu_decoder_->step(ids[0], 0, logits_.data_ptr<float>());
+    } else if (device_.is_cpu()) {
+      const int64_t macs = static_cast<int64_t>(ids.size()) * layer_weight_elements();
+      set_cpu_threads(macs >= kParallelPrefillMacsPerLayer ? threads_ : 1);
+      logits_.copy_(forward(at::tensor(ids, at::kLong), 0));
+      if (!cpu_decoder_) set_cpu_threads(threads_);  // libtorch decodes too
     } else {
       logits_.copy_(forward(at::tensor(ids, at::kLong).to(device_), 0));
     }
@@ -201,6 +231,16 @@ class TransformerModel final : public StepModel {
   }
 
  private:
+  static void set_cpu_threads(int threads) {
+    at::set_num_threads(threads);
+    set_blas_threads(threads);
+  }
+
+  int64_t layer_weight_elements() const {
+    const int64_t H = cfg_.hidden_size, D = cfg_.head_dim;
+    return H * (cfg_.num_heads + 2 * cfg_.num_kv_heads) * D + cfg_.num_heads * D * H + 3 * H * cfg_.intermediate_size;
+  }
+
   at::Tensor load_tensor(const CheckpointTensor& ct) const {
     const StTensor& t = *ct.tensor;
     // from_blob never frees: the mapping outlives this copy. The clone owns its memory.

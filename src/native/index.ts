@@ -41,6 +41,17 @@ const HOW_TO_BUILD = [
 
 let cached: NativeAddon | undefined;
 
+/**
+ * libgomp reads its wait policy once, when libtorch loads it. Its default spins every OpenMP
+ * thread for milliseconds after each parallel region of a prefill, taking the cores the decode
+ * kernels' own pool and the JS thread need next (measured on 2 cores: prefill 50-370 ms instead of
+ * 10-35, decode of the 134M model 49 instead of 85 tok/s). PASSIVE makes them sleep at once.
+ * A value the user set is kept.
+ */
+export function applyThreadPoolDefaults(env: NodeJS.ProcessEnv = process.env): void {
+  env.OMP_WAIT_POLICY ??= 'PASSIVE';
+}
+
 /** The addon, loaded on first use (≈0.5 s: libtorch). Throws NativeAddonError. */
 export function loadAddon(): NativeAddon {
   if (cached) return cached;
@@ -53,6 +64,7 @@ export function loadAddon(): NativeAddon {
       tried,
     );
   }
+  applyThreadPoolDefaults();
   try {
     cached = require(file) as NativeAddon;
   } catch (err) {
