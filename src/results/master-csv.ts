@@ -166,7 +166,7 @@ export async function assertAppendable(file: string): Promise<void> {
 }
 
 /** Appends complete rows (header first when the file is new or empty). */
-export async function appendMasterRows(file: string, rows: readonly MasterRow[]): Promise<void> {
+export async function appendMasterRows(file: string, rows: readonly MasterRow[], opts: { sync?: boolean } = {}): Promise<void> {
   await mkdir(dirname(file), { recursive: true });
   await withFileLock(file, async () => {
     const existing = await inspectExisting(file);
@@ -177,8 +177,8 @@ export async function appendMasterRows(file: string, rows: readonly MasterRow[])
       checkAppendable(file, existing);
       text = csvRecords(rows.map(rowCells), existing.eol);
     }
-    await writeDurably(file, text, 'a');
+    await writeDurably(file, text, 'a', opts);
   });
 }
 
-export const appendMasterRow = (file: string, row: MasterRow) => appendMasterRows(file, [row]);
+export const appendMasterRow = (file: string, row: MasterRow, opts: { sync?: boolean } = {}) => appendMasterRows(file, [row], opts);

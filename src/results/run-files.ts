@@ -32,9 +32,10 @@ export class RecordsWriter {
     return p.then(() => undefined);
   }
 
-  async close(): Promise<void> {
+  /** `sync: false` after an interrupt (see writeDurably): the exit deadline wins over fsync. */
+  async close(opts: { sync?: boolean } = {}): Promise<void> {
     await this.chain;
-    await this.handle.sync().catch(() => undefined);
+    if (opts.sync ?? true) await this.handle.sync().catch(() => undefined);
     await this.handle.close();
   }
 }

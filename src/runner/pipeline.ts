@@ -118,7 +118,7 @@ async function writeResults(config: BenchmarkConfig, files: { records: string; r
   identity: RunIdentity, plan: LoadPlan, result: RunResult, environmentP: Promise<Record<string, unknown>>, interrupted: boolean,
   timeline: readonly unknown[]): Promise<void> {
   const row = buildMasterRow(identity, result.summary);
-  await appendMasterRow(files.master, row);
+  await appendMasterRow(files.master, row, { sync: !interrupted });
   let timer: NodeJS.Timeout | undefined;
   const environment = interrupted
     ? await Promise.race([environmentP, new Promise<Record<string, unknown>>((r) => {
@@ -209,7 +209,7 @@ export async function runConfigured(config: BenchmarkConfig, deps: PipelineDeps,
       ...(deps.onProgress ? { onProgress: deps.onProgress } : {}),
       ...(deps.emissions ? { emissions: (j: number) => deps.emissions!(j, config) } : {}),
     });
-    await writer.close();
+    await writer.close({ sync: !result.interrupted });
     writer = null;
     for (const warning of result.warnings) log(`warning: ${warning}`);
     identity.device = result.description.device ?? identity.device;

@@ -111,6 +111,7 @@ process.exitCode = outcomeExitCode(o, interrupt.exitCode());
     expect(signalledAt).toBeGreaterThan(0);
     expect(r.code).toBe(EXIT.INTERRUPTED);
     expect(exitMs).toBeLessThan(2000);
+    expect(r.stdout.trim(), `the child printed no result; its stderr: ${r.stderr}`).not.toBe('');
     const { status, total, files } = JSON.parse(r.stdout);
     expect(status).toBe('interrupted');
     const lines = (await readFile(files.records, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
