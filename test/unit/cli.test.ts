@@ -84,7 +84,11 @@ const backend = {
     signal?.addEventListener('abort', () => { clearTimeout(t); resolve(record(prompt, startNs, false)); }, { once: true });
   }),
 };
-const o = await runConfigured(config, { createBackend: async () => backend, signal: interrupt.signal });
+let sigAt = 0n;
+process.on('SIGINT', () => { sigAt = process.hrtime.bigint(); });
+const log = (m) => process.stderr.write(\`[+\${sigAt ? Number(process.hrtime.bigint() - sigAt) / 1e6 : -1} ms] \${m}\n\`);
+const o = await runConfigured(config, { createBackend: async () => backend, signal: interrupt.signal, log });
+log('runConfigured returned');
 process.stdout.write(JSON.stringify({ status: o.status, total: o.summary?.total_prompts, files: o.files }) + '\\n');
 process.exitCode = outcomeExitCode(o, interrupt.exitCode());
 `;
@@ -99,7 +103,8 @@ process.exitCode = outcomeExitCode(o, interrupt.exitCode());
           const runs = await readdir(join(out, 'individual_runs')).catch(() => []);
           if (runs.length === 0) return;
           const text = await readFile(join(out, 'individual_runs', runs[0]!, 'requests.jsonl'), 'utf8').catch(() => '');
-          if (text.split('\n').filter(Boolean).length >= 6) {
+          // Ticks overlap while awaiting the reads: exactly one SIGINT (a second one exits at once, by design).
+          if (signalledAt === 0 && text.split('\n').filter(Boolean).length >= 6) {
             clearInterval(poll);
             signalledAt = Date.now();
             c.kill('SIGINT');
@@ -226,7 +231,8 @@ describe('aeb CLI (child processes)', () => {
             const runs = await readdir(join(out, 'individual_runs')).catch(() => []);
             if (runs.length === 0) return;
             const text = await readFile(join(out, 'individual_runs', runs[0]!, 'requests.jsonl'), 'utf8').catch(() => '');
-            if (text.split('\n').filter(Boolean).length >= 2) {
+            // Ticks overlap while awaiting the reads: exactly one SIGINT (a second one exits at once, by design).
+            if (signalledAt === 0 && text.split('\n').filter(Boolean).length >= 2) {
               clearInterval(poll);
               signalledAt = Date.now();
               c.kill('SIGINT');
