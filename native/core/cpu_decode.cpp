@@ -41,6 +41,19 @@ inline float load_weight<float>(const float* p, int64_t i) { return p[i]; }
 template <>
 inline float load_weight<uint16_t>(const uint16_t* p, int64_t i) { return bf16_to_f32(p[i]); }
 
+// The scalar remainder [k, n) of four row dot products whose vector parts are in s; writes out.
+template <typename T>
+inline void finish_rows4(const T* w0, const T* w1, const T* w2, const T* w3, const float* x, int64_t k, int64_t n,
+                         float s[4], float* out) {
+  for (; k < n; ++k) {
+    s[0] += load_weight(w0, k) * x[k];
+    s[1] += load_weight(w1, k) * x[k];
+    s[2] += load_weight(w2, k) * x[k];
+    s[3] += load_weight(w3, k) * x[k];
+  }
+  for (int r = 0; r < 4; ++r) out[r] = s[r];
+}
+
 template <typename T>
 void dot4_scalar(const void* const* rows, const float* x, const float*, int64_t n, float* out) {
   for (int r = 0; r < 4; ++r) {
@@ -110,13 +123,7 @@ AEB_AVX2 void dot4_avx2(const void* const* rows, const float* x, const float*, i
     a3 = _mm256_fmadd_ps(load8<T>(w3 + k), xv, a3);
   }
   float s[4] = {hsum256(a0), hsum256(a1), hsum256(a2), hsum256(a3)};
-  for (; k < n; ++k) {
-    s[0] += load_weight(w0, k) * x[k];
-    s[1] += load_weight(w1, k) * x[k];
-    s[2] += load_weight(w2, k) * x[k];
-    s[3] += load_weight(w3, k) * x[k];
-  }
-  for (int r = 0; r < 4; ++r) out[r] = s[r];
+  finish_rows4(w0, w1, w2, w3, x, k, n, s, out);
 }
 
 AEB_AVX2 float dot_avx2(const float* a, const float* b, int64_t n) {
@@ -167,13 +174,7 @@ AEB_AVX512 void dot4_avx512(const void* const* rows, const float* x, const float
   }
   float s[4] = {_mm512_reduce_add_ps(_mm512_add_ps(a0, b0)), _mm512_reduce_add_ps(_mm512_add_ps(a1, b1)),
                 _mm512_reduce_add_ps(_mm512_add_ps(a2, b2)), _mm512_reduce_add_ps(_mm512_add_ps(a3, b3))};
-  for (; k < n; ++k) {
-    s[0] += load_weight(w0, k) * x[k];
-    s[1] += load_weight(w1, k) * x[k];
-    s[2] += load_weight(w2, k) * x[k];
-    s[3] += load_weight(w3, k) * x[k];
-  }
-  for (int r = 0; r < 4; ++r) out[r] = s[r];
+  finish_rows4(w0, w1, w2, w3, x, k, n, s, out);
 }
 
 AEB_AVX512 float dot_avx512(const float* a, const float* b, int64_t n) {

@@ -1,36 +1,15 @@
 // Public types of the native engine API (see README "TypeScript engine API").
-import type { AddonModelInfo } from '../native/addon.js';
+import type { AddonGenerateOptions, AddonLoadOptions, AddonModelInfo } from '../native/addon.js';
 
 export type Dtype = 'f32' | 'bf16' | 'f16';
 
-export interface LoadOptions {
-  /** 'cpu' | 'cuda' | 'cuda:N' (default 'cpu'). */
-  device?: string;
-  /** Compute dtype (default 'f32'); f16 needs CUDA. */
-  dtype?: Dtype;
-  /** Intra-op CPU threads (default: available cores). */
-  threads?: number;
-  /** KV-cache capacity in tokens (default min(config max_position_embeddings, 4096)). */
-  maxSeqLen?: number;
-}
+/** Load options: the addon's, validated in JS first (src/engine/validate.ts). */
+export type LoadOptions = AddonLoadOptions;
 
 /** What the engine reports about a loaded model (the addon's own object, passed through). */
 export type ModelInfo = AddonModelInfo;
 
-export interface GenerateOptions {
-  /** Default 128. */
-  maxNewTokens?: number;
-  /** Stop ids are ignored until this many tokens exist (default 0). */
-  minNewTokens?: number;
-  /** Replaces the model's eos ids ([] = never stop on an id). */
-  stopIds?: number[];
-  /** 0 = greedy (default). */
-  temperature?: number;
-  topK?: number;
-  topP?: number;
-  seed?: number;
-  /** Copy the logits of the first generated step into result.firstLogits. */
-  returnFirstLogits?: boolean;
+export interface GenerateOptions extends AddonGenerateOptions {
   /** Aborting ends the generation with stopReason 'aborted' (tokens so far are kept). */
   signal?: AbortSignal;
 }

@@ -34,21 +34,29 @@ export interface AddonRuntimeInfo {
 }
 
 export interface AddonLoadOptions {
+  /** 'cpu' | 'cuda' | 'cuda:N' (default 'cpu'). */
   device?: string;
+  /** Compute dtype (default 'f32'); f16 needs CUDA. */
   dtype?: 'f32' | 'bf16' | 'f16';
+  /** Intra-op CPU threads (default: available cores). */
   threads?: number;
+  /** KV-cache capacity in tokens (default min(config max_position_embeddings, 4096)). */
   maxSeqLen?: number;
 }
 
 export interface AddonGenerateOptions {
+  /** Default 128. */
   maxNewTokens?: number;
+  /** Stop ids are ignored until this many tokens exist (default 0). */
   minNewTokens?: number;
   /** Present = replaces the model's eos ids (an empty list disables stopping on ids). */
   stopIds?: number[];
+  /** 0 = greedy (default). */
   temperature?: number;
   topK?: number;
   topP?: number;
   seed?: number;
+  /** Copy the logits of the first generated step into result.firstLogits. */
   returnFirstLogits?: boolean;
 }
 

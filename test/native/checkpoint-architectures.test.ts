@@ -9,8 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TensorToWrite } from '../../src/checkpoint/safetensors-writer.js';
 import { loadModel } from '../../src/engine/index.js';
 import { asBf16, configJson, tinyTensors, writeTinyCheckpoint, type TinyConfig } from './checkpoint-helpers.js';
+import { SKIP_NATIVE } from './helpers/fixtures.js';
 
-const SKIP = process.env.AEB_SKIP_NATIVE === '1';
 
 const base = { hidden: 16, layers: 2, heads: 2, kvHeads: 1, intermediate: 24, vocab: 32, maxPos: 64 } as const;
 const VARIANTS: { label: string; cfg: TinyConfig; bf16Weights?: boolean }[] = [
@@ -146,7 +146,7 @@ let root: string;
 beforeAll(async () => { root = await mkdtemp(join(tmpdir(), 'aeb-arch-')); });
 afterAll(async () => { await rm(root, { recursive: true, force: true }); });
 
-describe.skipIf(SKIP).each(VARIANTS)('$label', ({ cfg, bf16Weights }) => {
+describe.skipIf(SKIP_NATIVE).each(VARIANTS)('$label', ({ cfg, bf16Weights }) => {
   let dir: string;
   let weights: W;
   beforeAll(async () => {

@@ -8,8 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModel } from '../../src/engine/index.js';
 import { nativeRuntimeInfo } from '../../src/native/index.js';
 import { TINY_LLAMA, configJson, joinSafetensors, splitSafetensors, tinyTensors, writeTinyCheckpoint } from './checkpoint-helpers.js';
+import { SKIP_NATIVE } from './helpers/fixtures.js';
 
-const SKIP = process.env.AEB_SKIP_NATIVE === '1';
 
 let root: string;
 let valid: string; // a loadable tiny Llama
@@ -53,7 +53,7 @@ async function expectCode(dir: string, code: string, message?: RegExp, opts = {}
   if (message) expect((err as Error).message).toMatch(message);
 }
 
-describe.skipIf(SKIP)('checkpoint validation', () => {
+describe.skipIf(SKIP_NATIVE)('checkpoint validation', () => {
   it('loads the valid tiny checkpoint', async () => {
     const model = await loadModel(valid, { threads: 1 });
     expect(model.info).toMatchObject({ architecture: 'LlamaForCausalLM', vocabSize: 32, hiddenSize: 16, numKvHeads: 1, headDim: 8 });

@@ -10,6 +10,8 @@ import { CliError } from '../../src/cli/errors.js';
 import { makeFixtures, REPO_ROOT, SKIP_NATIVE, STORIES_BIN, storiesReference, type FixtureDirs } from './helpers/fixtures.js';
 
 const CLI = join(REPO_ROOT, 'dist', 'cli', 'main.js');
+// `npm test` compiles dist/ first (pretest), so CI always has it; a bare `vitest run` on a tree
+// that was never built skips this one case instead of failing on a missing file.
 
 describe('parseIdList', () => {
   it('parses comma-separated ids and names the bad part', () => {
