@@ -12,8 +12,7 @@
 // AEB_DIST=<dir> points at another tsc output directory (default: <repo>/dist).
 
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, setPriority } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks';
@@ -56,12 +55,19 @@ async function runEmulatorChild() {
       const itl = Number(b.bench_itl_ms ?? 10);
       const [lo, hi] = b.bench_first_ms ?? [5, 20];
       const steps = [{ write: role }];
+      // Token 1 carries the stamp taken just before its write; token 2 carries the stamp taken
+      // once that write was in the kernel (the bytes were then in the client's socket).
+      let flushedNs = 0n;
       steps.push({
         delayMs: lo + Math.random() * (hi - lo),
         firstToken: true,
         write: (ns) => encodeEvent(chunk({ delta: { content: `${ns}|` }, finish_reason: null }, 1)),
+        onFlushed: (ns) => {
+          flushedNs = ns;
+        },
       });
-      for (let i = 2; i < n; i++) steps.push({ delayMs: itl, write: tokenEvents[i] });
+      steps.push({ delayMs: itl, write: () => encodeEvent(chunk({ delta: { content: `${flushedNs}|` }, finish_reason: null }, 2)) });
+      for (let i = 3; i < n; i++) steps.push({ delayMs: itl, write: tokenEvents[i] });
       steps.push({ delayMs: itl, write: encodeEvent(chunk({ delta: { content: ' end' }, finish_reason: 'length' }, n)) });
       steps.push({ write: encodeEvent(JSON.stringify({ id: 'chatcmpl-bench', object: 'chat.completion.chunk', model, choices: [], usage: { prompt_tokens: 12, completion_tokens: n, total_tokens: 12 + n } })) });
       steps.push({ write: 'data: [DONE]\n\n' });
@@ -105,14 +111,44 @@ async function pool(total, concurrency, fn) {
   await Promise.all(Array.from({ length: concurrency }, worker));
 }
 
-/** Main thread's time on a CPU and waiting for one (runnable, not running), ns (Linux schedstat). */
-function mainThreadSched() {
+/** A thread's time on a CPU and waiting for one (runnable, not running), ns (Linux schedstat). */
+function threadSched(tid) {
   try {
-    const [run, wait] = readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ').map(Number);
+    const [run, wait] = readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ').map(Number);
     return { run, wait };
   } catch {
     return null;
   }
+}
+
+/** CPU time of every thread of a process, ns (the emulator child's load on the shared cores). */
+let emulatorPid = null;
+function processCpuNs(pid) {
+  if (pid === null) return null;
+  try {
+    let total = 0;
+    for (const tid of readdirSync(`/proc/${pid}/task`)) total += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    return total;
+  } catch {
+    return null;
+  }
+}
+
+/** Scheduler statistics of the main thread and (for our client) the socket thread. */
+function schedSnapshot(lib, placement) {
+  const tid = placement === 'worker' ? lib.socketThread('worker').tid : null;
+  return { main: threadSched(process.pid), sockets: tid === null ? null : threadSched(tid), emulatorNs: processCpuNs(emulatorPid) };
+}
+
+function schedShares(a, b, wallS) {
+  const share = (x, y, k) => (x && y ? (y[k] - x[k]) / 1e9 / wallS : null);
+  return {
+    runQueueWaitShare: share(a.main, b.main, 'wait'),
+    mainCpuShare: share(a.main, b.main, 'run'),
+    socketThreadWaitShare: share(a.sockets, b.sockets, 'wait'),
+    socketThreadCpuShare: share(a.sockets, b.sockets, 'run'),
+    emulatorCpuShare: a.emulatorNs !== null && b.emulatorNs !== null ? (b.emulatorNs - a.emulatorNs) / 1e9 / wallS : null,
+  };
 }
 
 // Where the tail comes from: a sample is "late" when the client adds more than LATE_MS. Late
@@ -120,10 +156,12 @@ function mainThreadSched() {
 // main thread's run-queue wait (runnable but preempted) shows CPU contention on the machine.
 const LATE_MS = 1;
 
-async function measureLevel(lib, name, level, oneRequest) {
+async function measureLevel(lib, name, level, placement, oneRequest) {
   // Warm-up round: opens the connections (excluded, as the runner excludes warmup requests).
   await pool(level.concurrency, level.concurrency, (i) => oneRequest(i));
   const added = [];
+  const addedFromWriteStart = [];
+  const emulatorWrite = [];
   const late = [];
   let failed = 0;
   const gcs = [];
@@ -136,7 +174,7 @@ async function measureLevel(lib, name, level, oneRequest) {
   const loop = monitorEventLoopDelay({ resolution: 1 });
   const cpu0 = process.cpuUsage();
   const ru0 = process.resourceUsage();
-  const sched0 = mainThreadSched();
+  const sched0 = schedSnapshot(lib, placement);
   const t0 = process.hrtime.bigint();
   loop.enable();
   await pool(level.requests, level.concurrency, async (i) => {
@@ -144,13 +182,15 @@ async function measureLevel(lib, name, level, oneRequest) {
     if (r === null) failed++;
     else {
       added.push(r.addedMs);
+      addedFromWriteStart.push(r.addedFromWriteStartMs);
+      emulatorWrite.push(r.emulatorWriteMs);
       if (r.addedMs > LATE_MS) late.push(r);
     }
   });
   loop.disable();
   const wallS = Number(process.hrtime.bigint() - t0) / 1e9;
   const cpu = process.cpuUsage(cpu0);
-  const sched1 = mainThreadSched();
+  const sched1 = schedSnapshot(lib, placement);
   const ru1 = process.resourceUsage();
   await new Promise((r) => setImmediate(r)); // deliver the last gc entries
   gcObserver.disconnect();
@@ -165,13 +205,16 @@ async function measureLevel(lib, name, level, oneRequest) {
     lateSamples: late.length,
     lateDuringGc,
     gcPauses: { count: gcMs.length, totalMs: gcMs.reduce((x, y) => x + y, 0), maxMs: gcMs.length ? Math.max(...gcMs) : 0 },
-    runQueueWaitShare: sched0 && sched1 ? (sched1.wait - sched0.wait) / 1e9 / wallS : null,
+    ...schedShares(sched0, sched1, wallS),
     involuntaryContextSwitches: ru1.involuntaryContextSwitches - ru0.involuntaryContextSwitches,
     client: name,
     concurrency: level.concurrency,
     requests: level.requests,
     failed,
     clientAddedTtftMs: lib.quantiles(added),
+    // Measured from the emulator's stamp before its write instead (the previous reference).
+    clientAddedFromWriteStartMs: lib.quantiles(addedFromWriteStart),
+    emulatorWriteMs: lib.quantiles(emulatorWrite),
     eventLoopDelayP99Ms: loop.percentile(99) / 1e6,
     chunksPerS: Math.round(chunks / wallS),
     cpuUsPerChunk: (cpu.user + cpu.system) / chunks,
@@ -179,21 +222,37 @@ async function measureLevel(lib, name, level, oneRequest) {
   };
 }
 
+/**
+ * Client-added TTFT of one request from the emulator's two stamps in the text: before the
+ * first token's write, and once that write was in the kernel. The second is the reference
+ * (the bytes were readable from then on); `emulatorWriteMs` is the gap between the two (the
+ * stand-in server's own write, and any preemption of it on the shared cores).
+ */
+function serverStamps(text, clientNs) {
+  const [pre, post] = text.split('|', 2).map((x) => BigInt(x.trim()));
+  return { addedMs: Number(clientNs - post) / 1e6, addedFromWriteStartMs: Number(clientNs - pre) / 1e6, emulatorWriteMs: Number(post - pre) / 1e6, clientNs };
+}
+
 function benchBody(level) {
   return { bench_itl_ms: level.itlMs, bench_first_ms: level.firstMs };
 }
 
-async function ourClient(lib, url, level) {
-  const backend = lib.createOpenAIBackend({ endpoint: `${url}/v1`, maxSockets: level.concurrency, requestTimeoutMs: 60_000, extraBody: benchBody(level) });
+async function ourClient(lib, url, level, placement) {
+  const backend = lib.createOpenAIBackend({
+    endpoint: `${url}/v1`,
+    maxSockets: level.concurrency,
+    requestTimeoutMs: 60_000,
+    extraBody: benchBody(level),
+    socketThread: placement,
+  });
   await backend.open();
   const settings = { maxNewTokens: level.tokens, minNewTokens: 0, temperature: 0 };
   try {
-    return await measureLevel(lib, 'aeb (node:http)', level, async (i) => {
+    return await measureLevel(lib, `aeb (${placement})`, level, placement, async (i) => {
       const rec = await backend.generate({ index: i, text: `r${i}` }, settings);
       if (!rec.success || rec.ttftMs === null) return null;
-      const serverNs = BigInt(rec.text.slice(0, rec.text.indexOf('|')));
       const clientNs = rec.startNs + BigInt(Math.round(rec.ttftMs * 1e6));
-      return { addedMs: Number(clientNs - serverNs) / 1e6, clientNs };
+      return serverStamps(rec.text, clientNs);
     });
   } finally {
     await backend.close();
@@ -202,7 +261,7 @@ async function ourClient(lib, url, level) {
 
 async function sdkClient(lib, OpenAI, url, level) {
   const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'bench', maxRetries: 0, timeout: 60_000 });
-  return measureLevel(lib, 'openai package', level, async (i) => {
+  return measureLevel(lib, 'openai package', level, null, async (i) => {
     try {
       const stream = await client.chat.completions.create({
         model: 'bench-model',
@@ -212,15 +271,14 @@ async function sdkClient(lib, OpenAI, url, level) {
         max_tokens: level.tokens,
         ...benchBody(level),
       });
-      let added = null;
+      let clientNs = null;
+      let text = '';
       for await (const chunk of stream) {
         const content = chunk.choices[0]?.delta?.content;
-        if (added === null && content) {
-          const ns = process.hrtime.bigint();
-          added = { addedMs: Number(ns - BigInt(content.slice(0, content.indexOf('|')))) / 1e6, clientNs: ns };
-        }
+        if (clientNs === null && content) clientNs = process.hrtime.bigint();
+        if (content) text += content;
       }
-      return added;
+      return clientNs === null ? null : serverStamps(text, clientNs);
     } catch {
       return null;
     }
@@ -314,6 +372,9 @@ async function main() {
     process.exit(2);
   }
   const jsonIdx = args.indexOf('--json');
+  // Where our client's sockets live: its own socket thread (default) and/or the main thread.
+  const placeIdx = args.indexOf('--socket-thread');
+  const placements = placeIdx >= 0 ? args[placeIdx + 1].split(',') : ['worker', 'main'];
   const lib = await loadDist();
   const { default: OpenAI } = await import('openai');
   const sdkStreaming = await import('openai/core/streaming');
@@ -328,10 +389,13 @@ async function main() {
   const loadBefore = loadavg();
   const idleLoopDelayMs = await idleProbe(2_000);
   const { child, url } = await startEmulatorProcess(emulatorNice);
+  emulatorPid = child.pid;
   const latency = [];
   try {
     for (const level of levels) {
-      latency.push({ ...(await ourClient(lib, url, level)), itlMs: level.itlMs, tokens: level.tokens });
+      for (const placement of placements) {
+        latency.push({ ...(await ourClient(lib, url, level, placement)), itlMs: level.itlMs, tokens: level.tokens });
+      }
       if (!aebOnly) latency.push({ ...(await sdkClient(lib, OpenAI, url, level)), itlMs: level.itlMs, tokens: level.tokens });
     }
   } finally {
@@ -342,11 +406,12 @@ async function main() {
 
   const f = (x, d = 3) => (x === null || x === undefined ? '—' : x.toFixed(d));
   console.log(`\nClient-added TTFT (client first-content stamp − emulator write stamp), emulator in a child process on 127.0.0.1 at nice ${emulatorNice}`);
-  console.log('client              conc  reqs  fail   p50 ms   p90 ms   p99 ms   max ms  loop p99 ms  chunks/s  CPU µs/chunk  runq wait  late>1ms (in GC)  GC n/max ms');
+  console.log('client              conc  reqs  fail   p50 ms   p90 ms   p99 ms   max ms  loop p99 ms  chunks/s  CPU µs/chunk  main cpu/wait  sockets cpu/wait  emulator cpu  late>1ms (in GC)  GC n/max ms  from write start p50/p99  emulator write p99');
+  const pct = (x) => (x === null || x === undefined ? '—' : `${(100 * x).toFixed(1)}%`);
   for (const r of latency) {
     const a = r.clientAddedTtftMs;
     console.log(
-      `${r.client.padEnd(18)} ${String(r.concurrency).padStart(5)} ${String(r.requests).padStart(5)} ${String(r.failed).padStart(5)} ${f(a.p50).padStart(8)} ${f(a.p90).padStart(8)} ${f(a.p99).padStart(8)} ${f(a.max).padStart(8)} ${f(r.eventLoopDelayP99Ms, 2).padStart(12)} ${String(r.chunksPerS).padStart(9)} ${f(r.cpuUsPerChunk, 1).padStart(13)} ${r.runQueueWaitShare === null ? '         —' : `${(100 * r.runQueueWaitShare).toFixed(1).padStart(9)}%`} ${String(r.lateSamples).padStart(9)} (${String(r.lateDuringGc).padStart(4)})   ${r.gcPauses.count}/${f(r.gcPauses.maxMs, 1)}`,
+      `${r.client.padEnd(18)} ${String(r.concurrency).padStart(5)} ${String(r.requests).padStart(5)} ${String(r.failed).padStart(5)} ${f(a.p50).padStart(8)} ${f(a.p90).padStart(8)} ${f(a.p99).padStart(8)} ${f(a.max).padStart(8)} ${f(r.eventLoopDelayP99Ms, 2).padStart(12)} ${String(r.chunksPerS).padStart(9)} ${f(r.cpuUsPerChunk, 1).padStart(13)} ${`${pct(r.mainCpuShare)}/${pct(r.runQueueWaitShare)}`.padStart(14)} ${`${pct(r.socketThreadCpuShare)}/${pct(r.socketThreadWaitShare)}`.padStart(17)} ${pct(r.emulatorCpuShare).padStart(13)} ${String(r.lateSamples).padStart(9)} (${String(r.lateDuringGc).padStart(4)})   ${`${r.gcPauses.count}/${f(r.gcPauses.maxMs, 1)}`.padEnd(11)} ${f(r.clientAddedFromWriteStartMs.p50)}/${f(r.clientAddedFromWriteStartMs.p99)}  ${f(r.emulatorWriteMs.p99)}`,
     );
   }
   console.log(`\nSSE events parsed per second, one core (${f(parse.payloadMiB, 1)} MiB of vLLM chunks in ${parse.readSizeKiB} KiB reads, best of 3)`);

@@ -4,11 +4,14 @@
 
 import type { Backend, BackendDescription, GenerationSettings, PromptInput } from '../types.js';
 import { normalizeEndpoint, type NormalizedEndpoint } from './endpoint.js';
-import { createAgent, simpleRequest, streamRequest, type HttpAgent, type StreamResult } from './http-client.js';
+import { H1Pool } from './h1/connection-pool.js';
+import type { SocketPlacement } from './h1/socket-thread.js';
+import { createAgent, FREE_SOCKET_TIMEOUT_MS, simpleRequest, type HttpAgent } from './http-client.js';
 import { buildRecord, type OpenAIRequestRecord } from './record.js';
 import { buildRequestBody, type OpenAIApi } from './request-body.js';
 import { parsePrometheusText } from './prometheus.js';
 import { snapshotFromSamples, type ServerMetricsSnapshot } from './server-metrics.js';
+import { assertHeader, streamRequest, type StreamResult } from './stream-request.js';
 
 export interface OpenAIBackendOptions {
   endpoint: string;
@@ -22,8 +25,13 @@ export interface OpenAIBackendOptions {
    * run); GenerationSettings.timeoutMs wins when set.
    */
   requestTimeoutMs?: number;
-  /** Keep-alive sockets; size it to the concurrency (default 1024). */
+  /** Keep-alive connections for streaming requests; size it to the concurrency (default 1024). */
   maxSockets?: number;
+  /**
+   * Where the streaming sockets live and their reads are stamped: 'worker' (default: a socket
+   * thread of their own, immune to main-thread pauses) or 'main' (see h1/socket-thread.ts).
+   */
+  socketThread?: SocketPlacement;
   /** Merged into every request body last. */
   extraBody?: Record<string, unknown>;
   /** Fallback token counter used only when the server sends no usage (labelled 'tokenizer'). */
@@ -64,6 +72,8 @@ function parseModels(body: string, url: string): ServedModel[] {
 }
 
 const CONTINUOUS_USAGE_KEY = 'continuous_usage_stats';
+/** Sockets for health, models and metrics requests (a few, one at a time in practice). */
+const CONTROL_SOCKETS = 4;
 
 export function createOpenAIBackend(opts: OpenAIBackendOptions): OpenAIBackend {
   const endpoint = normalizeEndpoint(opts.endpoint);
@@ -82,13 +92,21 @@ export function createOpenAIBackend(opts: OpenAIBackendOptions): OpenAIBackend {
   const controlTimeoutMs = opts.controlTimeoutMs ?? 10_000;
   const apiKey = opts.apiKey ?? process.env['AEB_API_KEY'] ?? process.env['OPENAI_API_KEY'];
   const streamUrl = new URL(`${endpoint.apiBase}/${api === 'chat' ? 'chat/completions' : 'completions'}`);
+  const streamPath = `${streamUrl.pathname}${streamUrl.search}`;
 
-  let agent: HttpAgent | null = createAgent(endpoint.root, maxSockets);
+  // Control requests (health, models, metrics) go through node:http; streams through the pool.
+  let agent: HttpAgent | null = createAgent(endpoint.root, CONTROL_SOCKETS);
+  const placement: SocketPlacement = opts.socketThread ?? 'worker';
+  if (placement !== 'worker' && placement !== 'main') {
+    throw new TypeError(`socketThread must be 'worker' or 'main' (got ${JSON.stringify(placement)})`);
+  }
+  let pool: H1Pool | null = new H1Pool(streamUrl, { maxSockets, idleTimeoutMs: FREE_SOCKET_TIMEOUT_MS, placement });
   let model: string | undefined = opts.model;
   let continuousUsage = true;
   let opened = false;
 
   const auth: Record<string, string> = apiKey ? { authorization: `Bearer ${apiKey}` } : {};
+  if (apiKey) assertHeader('authorization', auth['authorization']!);
   const streamHeaders: Readonly<Record<string, string>> = {
     'content-type': 'application/json',
     accept: 'text/event-stream',
@@ -98,6 +116,10 @@ export function createOpenAIBackend(opts: OpenAIBackendOptions): OpenAIBackend {
   const liveAgent = (): HttpAgent => {
     if (agent === null) throw new Error('OpenAI backend is closed');
     return agent;
+  };
+  const livePool = (): H1Pool => {
+    if (pool === null) throw new Error('OpenAI backend is closed');
+    return pool;
   };
 
   async function open(signal?: AbortSignal): Promise<BackendDescription> {
@@ -139,6 +161,7 @@ export function createOpenAIBackend(opts: OpenAIBackendOptions): OpenAIBackend {
         servedModels: ids,
         ...(chosen.maxModelLen !== undefined ? { maxModelLen: chosen.maxModelLen } : {}),
         maxSockets,
+        socketThread: placement,
         requestTimeoutMs,
         apiKey: apiKey ? 'set' : 'none',
       },
@@ -160,7 +183,7 @@ export function createOpenAIBackend(opts: OpenAIBackendOptions): OpenAIBackend {
     });
     const timeoutMs = settings.timeoutMs !== undefined && settings.timeoutMs > 0 ? settings.timeoutMs : requestTimeoutMs;
     return streamRequest(
-      { url: streamUrl, agent: liveAgent(), headers: streamHeaders, body: JSON.stringify(body), timeoutMs, ...(signal ? { signal } : {}) },
+      { pool: livePool(), path: streamPath, headers: streamHeaders, body: JSON.stringify(body), timeoutMs, ...(signal ? { signal } : {}) },
       enqueueNs,
     );
   }
@@ -214,6 +237,8 @@ export function createOpenAIBackend(opts: OpenAIBackendOptions): OpenAIBackend {
   async function close(): Promise<void> {
     agent?.destroy();
     agent = null;
+    pool?.destroy();
+    pool = null;
   }
 
   return {

@@ -26,6 +26,11 @@ export type EmulatorStep =
       /** Wait before this step: > 0 ms timer; 0 = one event-loop turn; absent = none. */
       delayMs?: number;
       firstToken?: boolean;
+      /**
+       * Push the write to the kernel at once (node:http would flush it after the callback) and
+       * report when that finished: on loopback the bytes are then in the client's socket.
+       */
+      onFlushed?: (flushedNs: bigint) => void;
     }
   | { destroy: true; delayMs?: number }
   | { stall: true; delayMs?: number };
@@ -133,6 +138,10 @@ export async function startOpenAIEmulator(opts: EmulatorOptions): Promise<OpenAI
           const ns = process.hrtime.bigint();
           if (step.firstToken) entry.firstTokenWriteNs = ns;
           res.write(typeof step.write === 'function' ? step.write(ns) : step.write);
+          if (step.onFlushed) {
+            res.socket?.uncork(); // node:http corked the socket for this write
+            step.onFlushed(process.hrtime.bigint());
+          }
         } else if ('destroy' in step) {
           // Like a crashed server: FIN after what was written (an immediate destroy would RST
           // and make the client's kernel drop bytes already delivered).

@@ -19,4 +19,5 @@ export type { OpenAIEmulator, EmulatorOptions, EmulatorScript, EmulatorStep, Dyn
 export { buildStream, encodeEvent, errorEventStep } from './emulator-script.js';
 export type { StreamSpec, BuiltStream, ExpectedStream } from './emulator-script.js';
 export { quantiles } from './quantiles.js';
+export { socketThread } from './h1/socket-thread.js';
 export type { Quantiles } from './quantiles.js';

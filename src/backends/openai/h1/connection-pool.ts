@@ -1,0 +1,227 @@
+// Keep-alive HTTP/1.1 connections for the streaming transport. The sockets live on the socket
+// thread (socket-thread-worker.cjs), which stamps every read on arrival; this pool decides which
+// request gets which connection.
+//
+// Why not node:http: its per-read work (HTTP parser binding, IncomingMessage, stream events)
+// runs in the socket's read callback on the main thread, so with hundreds of streams read in
+// one poll phase the later sockets' stamps waited for the earlier sockets' parsing, and every
+// main-thread GC pause delayed them all.
+//
+// Ownership: a connection belongs to at most one exchange at a time (its user); the pool owns
+// idle connections. A connection that saw anything unexpected is destroyed, never reused.
+
+import net from 'node:net';
+import { socketThread, type SocketPlacement, type SocketThread } from './socket-thread.js';
+
+/** Receives the events of one connection while an exchange owns it. */
+export interface ConnectionUser {
+  /** The request bytes were handed to the socket at `ns` (the request start). */
+  onWritten(ns: bigint): void;
+  /** `ns`: process.hrtime.bigint() taken first thing in the socket's 'data' handler. */
+  onRead(bytes: Buffer, ns: bigint): void;
+  /** The socket closed; `error` when it failed (reset, refused, TLS…). */
+  onClose(ns: bigint, error: Error | undefined): void;
+}
+
+export class H1Connection {
+  private owner: ConnectionUser | null = null;
+  closed = false;
+  /** Requests this connection has carried (for tests and diagnostics). */
+  requests = 0;
+  readonly id: number;
+
+  constructor(
+    private readonly thread: SocketThread,
+    target: { host: string; port: number; secure: boolean; servername: string | undefined },
+    /** The pool's bookkeeping, after the owner (if any) heard of the close. */
+    private readonly onClosed: (conn: H1Connection) => void,
+  ) {
+    this.id = thread.connect(target.host, target.port, target.secure, target.servername, {
+      onWritten: (ns) => this.owner?.onWritten(ns),
+      onRead: (bytes, ns) => {
+        if (this.owner !== null) this.owner.onRead(bytes, ns);
+        else this.destroy(); // bytes on an idle connection: the server broke framing
+      },
+      onClose: (ns, error) => {
+        this.closed = true;
+        this.detach()?.onClose(ns, error);
+        this.onClosed(this);
+      },
+    });
+  }
+
+  get user(): ConnectionUser | null {
+    return this.owner;
+  }
+
+  /** Give the connection to `user` (it must be free); a busy connection keeps the process alive. */
+  attach(user: ConnectionUser): void {
+    this.owner = user;
+    this.requests++;
+    this.thread.markBusy(true);
+  }
+
+  /** Take the connection back from its user; returns the user it had. */
+  detach(): ConnectionUser | null {
+    const owner = this.owner;
+    if (owner !== null) {
+      this.owner = null;
+      this.thread.markBusy(false);
+    }
+    return owner;
+  }
+
+  write(bytes: Uint8Array): void {
+    this.thread.write(this.id, bytes);
+  }
+
+  setIdleTimeout(ms: number): void {
+    this.thread.setIdleTimeout(this.id, ms);
+  }
+
+  destroy(): void {
+    if (!this.closed) this.thread.destroy(this.id);
+  }
+}
+
+export interface H1PoolOptions {
+  /** Most connections open at once (busy, idle and connecting). */
+  maxSockets: number;
+  /**
+   * An idle connection is closed after this long. Keep it below the server's keep-alive
+   * timeout (uvicorn: 5 s), so a request is never written into a socket the server is closing.
+   */
+  idleTimeoutMs: number;
+  /** Where the sockets live and reads are stamped (see socket-thread.ts). */
+  placement: SocketPlacement;
+}
+
+type Waiter = (conn: H1Connection) => void;
+
+export class H1Pool {
+  private readonly idle: H1Connection[] = [];
+  /** Every open connection, busy or idle, so destroy() reaches them all. */
+  private readonly all = new Set<H1Connection>();
+  private readonly waiters: Waiter[] = [];
+  private open = 0;
+  private destroyed = false;
+  private readonly host: string;
+  private readonly port: number;
+  private readonly secure: boolean;
+  private readonly thread: SocketThread;
+
+  constructor(
+    url: URL,
+    private readonly opts: H1PoolOptions,
+  ) {
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw new Error(`unsupported protocol ${url.protocol} (http: or https: only)`);
+    }
+    this.thread = socketThread(opts.placement);
+    this.secure = url.protocol === 'https:';
+    this.host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+    this.port = url.port !== '' ? Number(url.port) : this.secure ? 443 : 80;
+  }
+
+  /** Host header value for requests on this pool. */
+  get authority(): string {
+    const host = this.host.includes(':') ? `[${this.host}]` : this.host;
+    const defaultPort = this.secure ? 443 : 80;
+    return this.port === defaultPort ? host : `${host}:${this.port}`;
+  }
+
+  /** Connections open now (busy, idle or connecting). */
+  get size(): number {
+    return this.open;
+  }
+
+  /**
+   * Hand a connection to `ready` as soon as one is free: an idle one (most recently used
+   * first), a new one while under maxSockets, else the next one released. Returns a function
+   * that withdraws the request while it is still waiting.
+   */
+  acquire(ready: Waiter): () => void {
+    if (this.destroyed) throw new Error('connection pool is closed');
+    const conn = this.takeIdle();
+    if (conn !== null) {
+      ready(conn);
+      return () => {};
+    }
+    if (this.open < this.opts.maxSockets) {
+      ready(this.connect());
+      return () => {};
+    }
+    this.waiters.push(ready);
+    return () => {
+      const i = this.waiters.indexOf(ready);
+      if (i >= 0) this.waiters.splice(i, 1);
+    };
+  }
+
+  /** The owner is done with `conn`; it is reused only when `reusable` and still open. */
+  release(conn: H1Connection, reusable: boolean): void {
+    conn.detach();
+    if (!reusable || conn.closed || this.destroyed) {
+      conn.destroy(); // 'close' follows and frees the slot
+      return;
+    }
+    const waiter = this.waiters.shift();
+    if (waiter !== undefined) {
+      waiter(conn);
+      return;
+    }
+    conn.setIdleTimeout(this.opts.idleTimeoutMs);
+    this.idle.push(conn);
+  }
+
+  /**
+   * Close every connection: requests in flight end as broken streams; waiting acquirers are
+   * dropped (their owners' timeout or abort ends them).
+   */
+  destroy(): void {
+    this.destroyed = true;
+    this.waiters.length = 0;
+    this.idle.length = 0;
+    for (const conn of this.all) conn.destroy();
+  }
+
+  private takeIdle(): H1Connection | null {
+    while (this.idle.length > 0) {
+      const conn = this.idle.pop()!;
+      if (conn.closed) continue;
+      conn.setIdleTimeout(0);
+      return conn;
+    }
+    return null;
+  }
+
+  private connect(): H1Connection {
+    this.open++;
+    const servername = this.secure && net.isIP(this.host) === 0 ? this.host : undefined;
+    const conn = new H1Connection(this.thread, { host: this.host, port: this.port, secure: this.secure, servername }, (c) => {
+      this.forgetIdle(c);
+      this.closed(c);
+    });
+    this.all.add(conn);
+    return conn;
+  }
+
+  /** Bookkeeping for a closed connection (called once, busy or idle). */
+  private closed(conn: H1Connection): void {
+    if (!this.all.delete(conn)) return;
+    this.open--;
+    this.serveWaiter();
+  }
+
+  private forgetIdle(conn: H1Connection): void {
+    const i = this.idle.indexOf(conn);
+    if (i >= 0) this.idle.splice(i, 1);
+  }
+
+  /** A slot was freed: open a connection for the longest-waiting acquirer. */
+  private serveWaiter(): void {
+    if (this.destroyed || this.waiters.length === 0 || this.open >= this.opts.maxSockets) return;
+    const waiter = this.waiters.shift()!;
+    waiter(this.connect());
+  }
+}

@@ -1,0 +1,284 @@
+// HTTP/1.1 response framing as a pure state machine: feed the bytes of one read, get the
+// response head, body slices and the end of the message. Written for the streaming transport,
+// whose reads are stamped on arrival: body slices are views into the read that carried them
+// (no copies), so the caller knows which stamp every body byte has.
+//
+// Covers what servers send to a client: status line, headers (CRLF or bare LF), 1xx interim
+// responses (skipped), Content-Length, Transfer-Encoding: chunked (extensions and trailers
+// ignored), and bodies delimited by connection close. Never throws on server input: malformed
+// framing becomes an 'error' event and the parser stops.
+
+export interface ResponseHead {
+  status: number;
+  statusText: string;
+  /** Lower-cased names; repeated headers joined with ", ". */
+  headers: Record<string, string>;
+  /** The connection may carry another request after this response. */
+  keepAlive: boolean;
+}
+
+export type ResponseEvent =
+  | { type: 'head'; head: ResponseHead }
+  | { type: 'body'; bytes: Buffer }
+  | { type: 'end' }
+  | { type: 'error'; message: string };
+
+/** Longest head (status line + headers) accepted. */
+const MAX_HEAD_BYTES = 64 * 1024;
+/** Longest chunk-size line (hex size + extensions) accepted. */
+const MAX_CHUNK_LINE_BYTES = 4 * 1024;
+
+const CR = 0x0d;
+const LF = 0x0a;
+
+type State =
+  | 'head' // reading the status line and headers
+  | 'length' // Content-Length body
+  | 'chunk-size' // chunked: size line
+  | 'chunk-data'
+  | 'chunk-data-end' // CRLF after the data
+  | 'trailers'
+  | 'until-close'
+  | 'done'
+  | 'failed';
+
+export class ResponseParser {
+  private state: State = 'head';
+  /** Pending bytes of an unfinished head or chunk-size/trailer line. */
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private remaining = 0;
+  private keepAlive = false;
+  /** Bytes followed the end of the message in the same read: the connection is out of step. */
+  private trailingBytes = false;
+
+  /** The message ended (or failed); further bytes on the connection belong to nobody. */
+  get finished(): boolean {
+    return this.state === 'done' || this.state === 'failed';
+  }
+
+  /**
+   * Parse one read. Events are appended to `out` (one array reused by the caller avoids an
+   * allocation per read). Bytes after the end of the message are ignored.
+   */
+  feed(bytes: Buffer, out: ResponseEvent[]): void {
+    let pos = 0;
+    while (pos < bytes.length && !this.finished) {
+      switch (this.state) {
+        case 'head':
+          pos = this.readHead(bytes, pos, out);
+          break;
+        case 'length': {
+          const n = Math.min(this.remaining, bytes.length - pos);
+          out.push({ type: 'body', bytes: bytes.subarray(pos, pos + n) });
+          pos += n;
+          this.remaining -= n;
+          if (this.remaining === 0) this.finish(out);
+          break;
+        }
+        case 'chunk-size':
+          pos = this.readChunkSize(bytes, pos, out);
+          break;
+        case 'chunk-data': {
+          const n = Math.min(this.remaining, bytes.length - pos);
+          out.push({ type: 'body', bytes: bytes.subarray(pos, pos + n) });
+          pos += n;
+          this.remaining -= n;
+          if (this.remaining === 0) this.state = 'chunk-data-end';
+          break;
+        }
+        case 'chunk-data-end':
+          pos = this.readChunkDataEnd(bytes, pos, out);
+          break;
+        case 'trailers':
+          pos = this.readTrailers(bytes, pos, out);
+          break;
+        case 'until-close':
+          out.push({ type: 'body', bytes: pos === 0 ? bytes : bytes.subarray(pos) });
+          pos = bytes.length;
+          break;
+      }
+    }
+    if (pos < bytes.length && this.state === 'done') this.trailingBytes = true;
+  }
+
+  /**
+   * The connection closed. A body delimited by close ends here; anywhere else the message is
+   * incomplete and an 'error' names where it stopped.
+   */
+  close(out: ResponseEvent[]): void {
+    if (this.finished) return;
+    if (this.state === 'until-close') {
+      this.keepAlive = false;
+      this.finish(out);
+      return;
+    }
+    const where =
+      this.state === 'head'
+        ? this.pendingBytes === 0
+          ? 'before any response byte'
+          : 'inside the response head'
+        : this.state === 'length'
+          ? `with ${this.remaining} byte(s) of the body missing`
+          : 'inside the chunked body';
+    this.fail(`connection closed ${where}`, out);
+  }
+
+  /** The connection may be reused: the message ended cleanly and both sides keep it open. */
+  get reusable(): boolean {
+    return this.state === 'done' && this.keepAlive && !this.trailingBytes;
+  }
+
+  private finish(out: ResponseEvent[]): void {
+    this.state = 'done';
+    out.push({ type: 'end' });
+  }
+
+  private fail(message: string, out: ResponseEvent[]): void {
+    this.state = 'failed';
+    this.pending = [];
+    this.pendingBytes = 0;
+    out.push({ type: 'error', message });
+  }
+
+  /**
+   * Collect bytes up to and including the next LF. Returns the line (without CR/LF) and the
+   * position after it, or null when the read ended first (the bytes are kept).
+   */
+  private takeLine(bytes: Buffer, pos: number, limit: number, what: string, out: ResponseEvent[]): { line: string; next: number } | null {
+    const lf = bytes.indexOf(LF, pos);
+    const end = lf < 0 ? bytes.length : lf + 1;
+    if (this.pendingBytes + (end - pos) > limit) {
+      this.fail(`${what} longer than ${limit} bytes`, out);
+      return null;
+    }
+    if (lf < 0) {
+      this.pending.push(Buffer.from(bytes.subarray(pos))); // copy: the read's buffer may be reused
+      this.pendingBytes += bytes.length - pos;
+      return null;
+    }
+    let lineBytes = bytes.subarray(pos, lf);
+    if (this.pendingBytes > 0) {
+      lineBytes = Buffer.concat([...this.pending, lineBytes]);
+      this.pending = [];
+      this.pendingBytes = 0;
+    }
+    let len = lineBytes.length;
+    if (len > 0 && lineBytes[len - 1] === CR) len--;
+    return { line: lineBytes.toString('latin1', 0, len), next: lf + 1 };
+  }
+
+  // The head is parsed line by line; `headLines` accumulates until the empty line.
+  private headLines: string[] = [];
+  private headBytes = 0;
+
+  private readHead(bytes: Buffer, pos: number, out: ResponseEvent[]): number {
+    while (pos < bytes.length) {
+      const before = pos;
+      const taken = this.takeLine(bytes, pos, MAX_HEAD_BYTES - this.headBytes, 'response head', out);
+      if (taken === null) return bytes.length;
+      this.headBytes += taken.next - before;
+      pos = taken.next;
+      if (taken.line.length > 0) {
+        this.headLines.push(taken.line);
+        continue;
+      }
+      if (this.headLines.length === 0) continue; // tolerate blank lines before the status line
+      const lines = this.headLines;
+      this.headLines = [];
+      this.headBytes = 0;
+      this.startBody(lines, out);
+      return pos;
+    }
+    return pos;
+  }
+
+  private startBody(lines: string[], out: ResponseEvent[]): void {
+    const statusLine = /^HTTP\/1\.([01]) (\d{3})(?: (.*))?$/.exec(lines[0]!);
+    if (statusLine === null) {
+      this.fail(`not an HTTP/1.x response (status line: ${JSON.stringify(lines[0]!.slice(0, 80))})`, out);
+      return;
+    }
+    const minor = statusLine[1]!;
+    const status = Number(statusLine[2]);
+    const headers: Record<string, string> = {};
+    for (let i = 1; i < lines.length; i++) {
+      const line = lines[i]!;
+      const colon = line.indexOf(':');
+      if (colon <= 0) {
+        this.fail(`malformed response header line ${JSON.stringify(line.slice(0, 80))}`, out);
+        return;
+      }
+      const name = line.slice(0, colon).trim().toLowerCase();
+      const value = line.slice(colon + 1).trim();
+      headers[name] = name in headers ? `${headers[name]}, ${value}` : value;
+    }
+    if (status >= 100 && status < 200) return; // interim (100 Continue, 103 Early Hints): the real head follows
+
+    const connection = (headers['connection'] ?? '').toLowerCase();
+    this.keepAlive = minor === '1' ? !/\bclose\b/.test(connection) : /\bkeep-alive\b/.test(connection);
+    out.push({ type: 'head', head: { status, statusText: statusLine[3] ?? '', headers, keepAlive: this.keepAlive } });
+
+    const transferEncoding = (headers['transfer-encoding'] ?? '').toLowerCase();
+    if (status === 204 || status === 304) {
+      this.finish(out);
+    } else if (transferEncoding !== '') {
+      if (!/(?:^|,)\s*chunked\s*$/.test(transferEncoding)) {
+        // Any other final coding is delimited by close (RFC 9112 6.3).
+        this.keepAlive = false;
+        this.state = 'until-close';
+      } else {
+        this.state = 'chunk-size';
+      }
+    } else if (headers['content-length'] !== undefined) {
+      const value = headers['content-length'];
+      if (!/^\d{1,15}$/.test(value)) {
+        this.fail(`invalid Content-Length ${JSON.stringify(value.slice(0, 40))}`, out);
+        return;
+      }
+      this.remaining = Number(value);
+      if (this.remaining === 0) this.finish(out);
+      else this.state = 'length';
+    } else {
+      this.keepAlive = false;
+      this.state = 'until-close';
+    }
+  }
+
+  private readChunkSize(bytes: Buffer, pos: number, out: ResponseEvent[]): number {
+    const taken = this.takeLine(bytes, pos, MAX_CHUNK_LINE_BYTES, 'chunk-size line', out);
+    if (taken === null) return bytes.length;
+    const sizeText = taken.line.split(';', 1)[0]!.trim();
+    if (!/^[0-9a-fA-F]{1,12}$/.test(sizeText)) {
+      this.fail(`invalid chunk size ${JSON.stringify(taken.line.slice(0, 40))}`, out);
+      return bytes.length;
+    }
+    this.remaining = parseInt(sizeText, 16);
+    this.state = this.remaining === 0 ? 'trailers' : 'chunk-data';
+    return taken.next;
+  }
+
+  private readChunkDataEnd(bytes: Buffer, pos: number, out: ResponseEvent[]): number {
+    const taken = this.takeLine(bytes, pos, 64, 'chunk terminator', out);
+    if (taken === null) return bytes.length;
+    if (taken.line.length !== 0) {
+      this.fail('chunk data longer than its declared size', out);
+      return bytes.length;
+    }
+    this.state = 'chunk-size';
+    return taken.next;
+  }
+
+  private readTrailers(bytes: Buffer, pos: number, out: ResponseEvent[]): number {
+    while (pos < bytes.length) {
+      const taken = this.takeLine(bytes, pos, MAX_HEAD_BYTES, 'trailer line', out);
+      if (taken === null) return bytes.length;
+      pos = taken.next;
+      if (taken.line.length === 0) {
+        this.finish(out);
+        return pos;
+      }
+    }
+    return pos;
+  }
+}

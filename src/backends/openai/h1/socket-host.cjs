@@ -1,0 +1,160 @@
+// @ts-check
+// The socket host: owns the streaming transport's TCP/TLS sockets and stamps every read the
+// moment it arrives. It runs either on its own worker thread (socket-thread-worker.cjs) or on
+// the main thread; in both places it speaks the same messages, listed below.
+//
+// On its own thread its heap holds only reads not yet handed over (at most one loop turn's
+// worth), so its garbage collections are short and nothing the main thread does (parsing, a
+// progress bar, writing results, a long V8 pause) delays an arrival stamp; the price is a
+// cross-thread wake-up per batch of reads.
+//
+// Plain CommonJS so the same file runs from src/ (tests) and dist/ (tsc copies it).
+//
+// Protocol (arrays, first element the operation):
+//   in:  ['connect', id, host, port, secure, servername]  ['write', id, Uint8Array]
+//        ['idle', id, ms]  (0 = no idle timeout)           ['destroy', id]
+//   out: ['started', tid]  the host's Linux thread id (null elsewhere), for diagnostics
+//        ['written', id, ns]  request bytes handed to the socket at ns
+//        ['reads', ids Int32Array, stamps BigInt64Array, ends Int32Array, bytes Uint8Array]
+//          read i of the batch is bytes[ends[i-1] .. ends[i]) of connection ids[i], stamped stamps[i]
+//        ['reads-local', ids number[], stamps bigint[], reads Buffer[]]  the same, unpacked (same thread)
+//        ['close', id, ns, errorCode | null, errorMessage | null]
+// Invariant: for one connection, every read is emitted before its 'close'.
+'use strict';
+
+const fs = require('node:fs');
+const net = require('node:net');
+const tls = require('node:tls');
+
+/** Linux thread id of the calling thread (its scheduler statistics live under /proc/self/task/TID). */
+function threadId() {
+  try {
+    return Number(fs.readlinkSync('/proc/thread-self').split('/').pop());
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * @param {(msg: any[], transfer?: ArrayBuffer[]) => void} emit
+ * @param {{ pack: boolean }} options pack: emit reads as one transferable 'reads' message
+ *   (across threads); otherwise as 'reads-local' with the arrays themselves (same thread, no copy)
+ * @returns {(msg: any[]) => void} the handler of incoming messages
+ */
+function createSocketHost(emit, options) {
+  emit(['started', threadId()]);
+
+  /** @type {Map<number, net.Socket>} */
+  const sockets = new Map();
+
+  // Reads stamped since the last flush (parallel arrays: no object per read).
+  /** @type {number[]} */
+  let readIds = [];
+  /** @type {bigint[]} */
+  let readStamps = [];
+  /** @type {Buffer[]} */
+  let readBytes = [];
+  let readTotal = 0;
+  let flushScheduled = false;
+
+  /** Emit the pending reads as one message (runs after the poll phase that read them). */
+  function flush() {
+    flushScheduled = false;
+    const n = readBytes.length;
+    if (n === 0) return;
+    if (!options.pack) {
+      const batch = ['reads-local', readIds, readStamps, readBytes];
+      readIds = [];
+      readStamps = [];
+      readBytes = [];
+      readTotal = 0;
+      emit(batch);
+      return;
+    }
+    const ids = new Int32Array(n);
+    const stamps = new BigInt64Array(n);
+    const ends = new Int32Array(n);
+    const bytes = new Uint8Array(readTotal);
+    let offset = 0;
+    for (let i = 0; i < n; i++) {
+      bytes.set(readBytes[i], offset);
+      offset += readBytes[i].length;
+      ends[i] = offset;
+      ids[i] = readIds[i];
+      stamps[i] = readStamps[i];
+    }
+    readIds = [];
+    readStamps = [];
+    readBytes = [];
+    readTotal = 0;
+    emit(['reads', ids, stamps, ends, bytes], [ids.buffer, stamps.buffer, ends.buffer, bytes.buffer]);
+  }
+
+  /**
+   * @param {number} id
+   * @param {string} host
+   * @param {number} tcpPort
+   * @param {boolean} secure
+   * @param {string | undefined} servername
+   */
+  function connect(id, host, tcpPort, secure, servername) {
+    const socket = secure
+      ? tls.connect({ host, port: tcpPort, ...(servername ? { servername } : {}) })
+      : net.connect({ host, port: tcpPort });
+    socket.setNoDelay(true); // small SSE writes and our requests must not wait for Nagle
+    sockets.set(id, socket);
+    /** @type {NodeJS.ErrnoException | null} */
+    let error = null;
+    socket.on('data', (/** @type {Buffer} */ chunk) => {
+      const ns = process.hrtime.bigint(); // arrival stamp: nothing may run before it
+      readIds.push(id);
+      readStamps.push(ns);
+      readBytes.push(chunk);
+      readTotal += chunk.length;
+      if (!flushScheduled) {
+        flushScheduled = true;
+        setImmediate(flush);
+      }
+    });
+    socket.on('error', (err) => {
+      error = err;
+    });
+    socket.on('timeout', () => socket.destroy()); // armed only while the connection is idle
+    socket.on('close', () => {
+      const ns = process.hrtime.bigint();
+      sockets.delete(id);
+      flush(); // this connection's reads go first
+      emit(['close', id, ns, error?.code ?? null, error ? error.message : null]);
+    });
+  }
+
+  return (/** @type {any[]} */ msg) => {
+    switch (msg[0]) {
+      case 'connect':
+        connect(msg[1], msg[2], msg[3], msg[4], msg[5]);
+        break;
+      case 'write': {
+        const socket = sockets.get(msg[1]);
+        if (socket === undefined) break; // closed meanwhile: its 'close' is on the way
+        const ns = process.hrtime.bigint(); // request start: the moment it is handed to the socket
+        socket.write(msg[2]);
+        emit(['written', msg[1], ns]);
+        break;
+      }
+      case 'idle': {
+        const socket = sockets.get(msg[1]);
+        if (socket === undefined) break;
+        socket.setTimeout(msg[2]);
+        // An idle keep-alive connection must not keep the process alive (matters on the main thread).
+        if (msg[2] > 0) socket.unref();
+        else socket.ref();
+        break;
+      }
+      case 'destroy':
+        sockets.get(msg[1])?.destroy();
+        break;
+    }
+  };
+}
+
+module.exports = { createSocketHost };

@@ -1,0 +1,162 @@
+// The main thread's handle on the socket host (socket-host.cjs), which owns the streaming
+// sockets and stamps every read. Placement:
+//   'worker': the host runs on its own worker thread (one per process, started on first use):
+//             main-thread work and GC pauses cannot delay a stamp, at the cost of a
+//             cross-thread wake-up per batch of reads.
+//   'main':   the host runs on the main thread: no hand-off, but anything the main thread does
+//             between two poll phases delays the stamps of reads that arrive meanwhile.
+// Either way the handle routes stamped reads and closes to the connection they belong to.
+
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
+
+export type SocketPlacement = 'worker' | 'main';
+
+/** What the owner of one connection id hears from the socket host. */
+export interface SocketEvents {
+  onWritten(ns: bigint): void;
+  onRead(bytes: Buffer, ns: bigint): void;
+  onClose(ns: bigint, error: NodeJS.ErrnoException | undefined): void;
+}
+
+type HostMessage =
+  | ['started', number | null]
+  | ['written', number, bigint]
+  | ['reads', Int32Array, BigInt64Array, Int32Array, Uint8Array]
+  | ['reads-local', number[], bigint[], Buffer[]]
+  | ['close', number, bigint, string | null, string | null];
+
+type HostInput = ['connect', number, string, number, boolean, string | undefined] | ['write', number, Uint8Array] | ['idle', number, number] | ['destroy', number];
+
+const requireCjs = createRequire(import.meta.url);
+
+export class SocketThread {
+  private readonly send: (msg: HostInput, transfer?: ArrayBuffer[]) => void;
+  private readonly worker: Worker | null = null;
+  private readonly routes = new Map<number, SocketEvents>();
+  private nextId = 1;
+  private busy = 0;
+  private dead: Error | null = null;
+  /** Linux thread id of the thread that stamps reads (null: not Linux, or not started yet). */
+  tid: number | null = null;
+
+  constructor(readonly placement: SocketPlacement) {
+    if (placement === 'worker') {
+      const worker = new Worker(new URL('./socket-thread-worker.cjs', import.meta.url));
+      worker.unref(); // ref'd only while a connection is busy (markBusy)
+      worker.on('message', (msg: HostMessage) => this.onMessage(msg));
+      worker.on('error', (err) => this.fail(err));
+      worker.on('exit', (code) => this.fail(new Error(`the socket thread exited (code ${code})`)));
+      this.worker = worker;
+      this.send = (msg, transfer) => worker.postMessage(msg, transfer ?? []);
+    } else {
+      const { createSocketHost } = requireCjs('./socket-host.cjs') as {
+        createSocketHost: (emit: (msg: HostMessage) => void, options: { pack: boolean }) => (msg: HostInput) => void;
+      };
+      this.send = createSocketHost((msg) => this.onMessage(msg), { pack: false });
+    }
+  }
+
+  /** Open a connection; its events go to `events` until its close. */
+  connect(host: string, port: number, secure: boolean, servername: string | undefined, events: SocketEvents): number {
+    const id = this.nextId++;
+    this.routes.set(id, events);
+    if (this.dead !== null) {
+      const error = this.dead;
+      queueMicrotask(() => this.close(id, process.hrtime.bigint(), error));
+      return id;
+    }
+    this.send(['connect', id, host, port, secure, servername]);
+    return id;
+  }
+
+  write(id: number, bytes: Uint8Array): void {
+    if (this.worker === null) {
+      this.send(['write', id, bytes]);
+      return;
+    }
+    const copy = new Uint8Array(bytes); // own buffer: a pooled Buffer's whole slab would be cloned
+    this.send(['write', id, copy], [copy.buffer]);
+  }
+
+  /** Close the connection when idle this long (0 = never); an idle connection keeps no process alive. */
+  setIdleTimeout(id: number, ms: number): void {
+    this.send(['idle', id, ms]);
+  }
+
+  destroy(id: number): void {
+    this.send(['destroy', id]);
+  }
+
+  /** Busy connections keep the process alive (the worker is ref'd while any is busy). */
+  markBusy(busy: boolean): void {
+    this.busy += busy ? 1 : -1;
+    if (this.worker === null) return;
+    if (busy && this.busy === 1) this.worker.ref();
+    else if (!busy && this.busy === 0) this.worker.unref();
+  }
+
+  private onMessage(msg: HostMessage): void {
+    switch (msg[0]) {
+      case 'reads-local': {
+        const [, ids, stamps, reads] = msg;
+        for (let i = 0; i < ids.length; i++) this.routes.get(ids[i]!)?.onRead(reads[i]!, stamps[i]!);
+        break;
+      }
+      case 'reads': {
+        const [, ids, stamps, ends, bytes] = msg;
+        const all = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+        let start = 0;
+        for (let i = 0; i < ids.length; i++) {
+          const end = ends[i]!;
+          this.routes.get(ids[i]!)?.onRead(all.subarray(start, end), stamps[i]!);
+          start = end;
+        }
+        break;
+      }
+      case 'started':
+        this.tid = msg[1];
+        break;
+      case 'written':
+        this.routes.get(msg[1])?.onWritten(msg[2]);
+        break;
+      case 'close': {
+        const [, id, ns, code, message] = msg;
+        let error: NodeJS.ErrnoException | undefined;
+        if (message !== null) {
+          error = new Error(message);
+          if (code !== null) error.code = code;
+        }
+        this.close(id, ns, error);
+        break;
+      }
+    }
+  }
+
+  private close(id: number, ns: bigint, error: NodeJS.ErrnoException | undefined): void {
+    const events = this.routes.get(id);
+    this.routes.delete(id);
+    events?.onClose(ns, error);
+  }
+
+  /** The worker died (never expected): every connection ends with the reason; a new thread serves new ones. */
+  private fail(err: Error): void {
+    if (this.dead !== null) return;
+    this.dead = err;
+    if (shared.get(this.placement) === this) shared.delete(this.placement);
+    const ns = process.hrtime.bigint();
+    for (const id of [...this.routes.keys()]) this.close(id, ns, err);
+  }
+}
+
+const shared = new Map<SocketPlacement, SocketThread>();
+
+/** The process's socket host for `placement`, started on first use. */
+export function socketThread(placement: SocketPlacement = 'worker'): SocketThread {
+  let thread = shared.get(placement);
+  if (thread === undefined) {
+    thread = new SocketThread(placement);
+    shared.set(placement, thread);
+  }
+  return thread;
+}
