@@ -52,6 +52,7 @@ const { loadAddon } = await importDist('native/index.js');
 const { loadModel } = await importDist('engine/index.js');
 const { writeSyntheticLlama, LLAMA_100M, syntheticParameterCount } = await importDist('engine/synthetic-llama.js');
 const { convertLlama2c } = await importDist('convert/llama2c.js');
+const { holdEventLoopHot } = await importDist('engine/busy-poll.js');
 const addon = loadAddon();
 
 // ---- models (generated once into the cache dir) ---------------------------------------------
@@ -77,6 +78,10 @@ const quantile = (xs, q) => {
   return s[lo] + (s[Math.min(lo + 1, s.length - 1)] - s[lo]) * (pos - lo);
 };
 const median = (xs) => quantile(xs, 0.5);
+const decodeRate = (res) => {
+  const n = res.tokenNs.length;
+  return (n - 1) / (Number(res.tokenNs[n - 1] - res.tokenNs[0]) / 1e9);
+};
 
 // ---- one configuration -------------------------------------------------------------------------
 async function benchOne(modelName, dir, dtype, bandwidthGBps) {
@@ -89,6 +94,8 @@ async function benchOne(modelName, dir, dtype, bandwidthGBps) {
   const delivery = [];
   const ttft = [];
   const rate = [];
+  const busyDelivery = [];
+  const busyRate = [];
   try {
     await raw.generate(prompt, opts); // warm-up (allocations, thread pools, kernels)
     for (let r = 0; r < runs; r++) {
@@ -98,8 +105,19 @@ async function benchOne(modelName, dir, dtype, bandwidthGBps) {
       });
       delivery.push(...lat);
       ttft.push(Number(res.tokenNs[0] - res.startNs) / 1e6);
-      const n = res.tokenNs.length;
-      rate.push((n - 1) / (Number(res.tokenNs[n - 1] - res.tokenNs[0]) / 1e9));
+      rate.push(decodeRate(res));
+    }
+    // Busy polling (GenerateOptions.busyPoll): the same runs with the event loop kept hot.
+    for (let r = 0; r < runs; r++) {
+      const release = holdEventLoopHot();
+      try {
+        const res = await raw.generate(prompt, opts, (_id, _index, timeNs) => {
+          busyDelivery.push(Number(process.hrtime.bigint() - timeNs) / 1e3);
+        });
+        busyRate.push(decodeRate(res));
+      } finally {
+        release();
+      }
     }
   } finally {
     raw.dispose();
@@ -133,6 +151,9 @@ async function benchOne(modelName, dir, dtype, bandwidthGBps) {
     deliveryUsP50: quantile(delivery, 0.5),
     deliveryUsP99: quantile(delivery, 0.99),
     deliveryUsMax: quantile(delivery, 1),
+    busyPollDeliveryUsP50: quantile(busyDelivery, 0.5),
+    busyPollDeliveryUsP99: quantile(busyDelivery, 0.99),
+    busyPollDecodeTokPerSecMedian: median(busyRate),
     streamUsP50: quantile(streamLat, 0.5),
     streamUsP99: quantile(streamLat, 0.99),
     tokensPerRun: maxNewTokens,
@@ -164,7 +185,7 @@ for (const name of args.models.split(',')) {
 }
 
 const fmt = (v, d = 1) => (v === null || v === undefined ? 'n/a' : Number(v).toFixed(d));
-const rows = [['model', 'dtype', 'params', 'load ms', 'TTFT ms', 'decode tok/s', 'GB/s', 'limit tok/s', '% limit', 'cb p50 µs', 'cb p99 µs', 'iter p99 µs']];
+const rows = [['model', 'dtype', 'params', 'load ms', 'TTFT ms', 'decode tok/s', 'GB/s', 'limit tok/s', '% limit', 'cb p50 µs', 'cb p99 µs', 'iter p99 µs', 'busy p50 µs', 'busy p99 µs', 'busy tok/s']];
 for (const r of results) {
   if (r.error) {
     rows.push([r.model, r.dtype, `error: ${r.error}`]);
@@ -174,12 +195,13 @@ for (const r of results) {
     r.model, r.dtype, `${(r.parameters / 1e6).toFixed(2)}M`, fmt(r.loadMs), fmt(r.ttftMsMedian, 2), fmt(r.decodeTokPerSecMedian),
     fmt(r.effectiveGBps, 2), fmt(r.limitTokPerSec), r.shareOfLimit === null ? 'n/a' : `${(r.shareOfLimit * 100).toFixed(0)}%`,
     fmt(r.deliveryUsP50), fmt(r.deliveryUsP99), fmt(r.streamUsP99),
+    fmt(r.busyPollDeliveryUsP50), fmt(r.busyPollDeliveryUsP99), fmt(r.busyPollDecodeTokPerSecMedian),
   ]);
 }
 const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => String(row[i] ?? '').length)));
 const line = (row) => row.map((c, i) => String(c ?? '').padEnd(widths[i])).join('  ');
 process.stdout.write(`\nnative engine benchmark — torch ${runtime.torchVersion}, ${args.device}, ${threads} threads, BLAS: ${runtime.blas.split(' (')[0]}\n`);
 process.stdout.write(`memory-read bandwidth: ${bandwidth ? `${fmt(bandwidth.bestGBps, 2)} GB/s (${bandwidth.source})` : 'not measured (pass --bandwidth-gbps for this device)'}\n`);
-process.stdout.write(`${maxNewTokens} new tokens after a ${promptTokens}-token prompt, median of ${runs} runs; cb = native callback, iter = engine AsyncIterable\n\n`);
+process.stdout.write(`${maxNewTokens} new tokens after a ${promptTokens}-token prompt, median of ${runs} runs; cb = native callback, iter = engine AsyncIterable, busy = callback with the event loop kept polling (busyPoll)\n\n`);
 process.stdout.write(`${rows.map(line).join('\n')}\n\n`);
 process.stdout.write(`${JSON.stringify({ bench: 'native', at: new Date().toISOString(), device: args.device, threads, torch: runtime.torchVersion, blas: runtime.blas, bandwidth, syntheticParameters: syntheticParameterCount(LLAMA_100M), results })}\n`);

@@ -8,6 +8,7 @@
 // CLOCK_MONOTONIC (process.hrtime.bigint()), so the stamps compare.
 //
 // Usage: npm run build && npm run bench:sse [-- --json out.json] [--quick] [--aeb-only] [--emulator-nice N]
+//        [--socket-thread worker,main]   (our client's socket placements to measure; default both)
 // --aeb-only skips the openai-package rows (faster iteration; the published table keeps them).
 // AEB_DIST=<dir> points at another tsc output directory (default: <repo>/dist).
 
@@ -160,13 +161,13 @@ async function measureLevel(lib, name, level, placement, oneRequest) {
   // Warm-up round: opens the connections (excluded, as the runner excludes warmup requests).
   await pool(level.concurrency, level.concurrency, (i) => oneRequest(i));
   const added = [];
-  const addedFromWriteStart = [];
+  const afterFlush = [];
   const emulatorWrite = [];
   const late = [];
   let failed = 0;
   const gcs = [];
   const gcObserver = new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) gcs.push([e.startTime, e.startTime + e.duration]);
+    for (const e of list.getEntries()) gcs.push([e.startTime, e.startTime + e.duration, e.detail?.kind ?? 0]);
   });
   gcObserver.observe({ entryTypes: ['gc'] });
   // performance.now() = hrtime ms − originMs (both monotonic).
@@ -182,7 +183,7 @@ async function measureLevel(lib, name, level, placement, oneRequest) {
     if (r === null) failed++;
     else {
       added.push(r.addedMs);
-      addedFromWriteStart.push(r.addedFromWriteStartMs);
+      afterFlush.push(r.afterFlushMs);
       emulatorWrite.push(r.emulatorWriteMs);
       if (r.addedMs > LATE_MS) late.push(r);
     }
@@ -204,7 +205,14 @@ async function measureLevel(lib, name, level, placement, oneRequest) {
   return {
     lateSamples: late.length,
     lateDuringGc,
-    gcPauses: { count: gcMs.length, totalMs: gcMs.reduce((x, y) => x + y, 0), maxMs: gcMs.length ? Math.max(...gcMs) : 0 },
+    gcPauses: {
+      count: gcMs.length,
+      totalMs: gcMs.reduce((x, y) => x + y, 0),
+      maxMs: gcMs.length ? Math.max(...gcMs) : 0,
+      // perf_hooks kinds: 1 minor (scavenge), 2 major, 4 incremental marking, 8 weak callbacks
+      maxMsByKind: Object.fromEntries([1, 2, 4, 8].map((k) => [k, Math.max(0, ...gcs.filter((g) => g[2] === k).map(([a, b]) => b - a))])),
+      heapUsedMiB: process.memoryUsage().heapUsed / 2 ** 20,
+    },
     ...schedShares(sched0, sched1, wallS),
     involuntaryContextSwitches: ru1.involuntaryContextSwitches - ru0.involuntaryContextSwitches,
     client: name,
@@ -212,8 +220,7 @@ async function measureLevel(lib, name, level, placement, oneRequest) {
     requests: level.requests,
     failed,
     clientAddedTtftMs: lib.quantiles(added),
-    // Measured from the emulator's stamp before its write instead (the previous reference).
-    clientAddedFromWriteStartMs: lib.quantiles(addedFromWriteStart),
+    clientAddedAfterFlushMs: lib.quantiles(afterFlush),
     emulatorWriteMs: lib.quantiles(emulatorWrite),
     eventLoopDelayP99Ms: loop.percentile(99) / 1e6,
     chunksPerS: Math.round(chunks / wallS),
@@ -224,13 +231,15 @@ async function measureLevel(lib, name, level, placement, oneRequest) {
 
 /**
  * Client-added TTFT of one request from the emulator's two stamps in the text: before the
- * first token's write, and once that write was in the kernel. The second is the reference
- * (the bytes were readable from then on); `emulatorWriteMs` is the gap between the two (the
- * stand-in server's own write, and any preemption of it on the shared cores).
+ * first token's write (the reference: conservative, it includes the stand-in server's own
+ * write), and once that write was in the kernel (`afterFlushMs`: a lower bound, negative when
+ * the client read the bytes before the emulator's write call returned). `emulatorWriteMs` is
+ * the gap between the two stamps: the write call, which on this VM includes waking the
+ * client's vCPU, and any preemption of the emulator on the shared cores.
  */
 function serverStamps(text, clientNs) {
   const [pre, post] = text.split('|', 2).map((x) => BigInt(x.trim()));
-  return { addedMs: Number(clientNs - post) / 1e6, addedFromWriteStartMs: Number(clientNs - pre) / 1e6, emulatorWriteMs: Number(post - pre) / 1e6, clientNs };
+  return { addedMs: Number(clientNs - pre) / 1e6, afterFlushMs: Number(clientNs - post) / 1e6, emulatorWriteMs: Number(post - pre) / 1e6, clientNs };
 }
 
 function benchBody(level) {
@@ -406,12 +415,12 @@ async function main() {
 
   const f = (x, d = 3) => (x === null || x === undefined ? '—' : x.toFixed(d));
   console.log(`\nClient-added TTFT (client first-content stamp − emulator write stamp), emulator in a child process on 127.0.0.1 at nice ${emulatorNice}`);
-  console.log('client              conc  reqs  fail   p50 ms   p90 ms   p99 ms   max ms  loop p99 ms  chunks/s  CPU µs/chunk  main cpu/wait  sockets cpu/wait  emulator cpu  late>1ms (in GC)  GC n/max ms  from write start p50/p99  emulator write p99');
+  console.log('client              conc  reqs  fail   p50 ms   p90 ms   p99 ms   max ms  loop p99 ms  chunks/s  CPU µs/chunk  main cpu/wait  sockets cpu/wait  emulator cpu  late>1ms (in GC)  GC n/max ms  after flush p50/p99  emulator write p99');
   const pct = (x) => (x === null || x === undefined ? '—' : `${(100 * x).toFixed(1)}%`);
   for (const r of latency) {
     const a = r.clientAddedTtftMs;
     console.log(
-      `${r.client.padEnd(18)} ${String(r.concurrency).padStart(5)} ${String(r.requests).padStart(5)} ${String(r.failed).padStart(5)} ${f(a.p50).padStart(8)} ${f(a.p90).padStart(8)} ${f(a.p99).padStart(8)} ${f(a.max).padStart(8)} ${f(r.eventLoopDelayP99Ms, 2).padStart(12)} ${String(r.chunksPerS).padStart(9)} ${f(r.cpuUsPerChunk, 1).padStart(13)} ${`${pct(r.mainCpuShare)}/${pct(r.runQueueWaitShare)}`.padStart(14)} ${`${pct(r.socketThreadCpuShare)}/${pct(r.socketThreadWaitShare)}`.padStart(17)} ${pct(r.emulatorCpuShare).padStart(13)} ${String(r.lateSamples).padStart(9)} (${String(r.lateDuringGc).padStart(4)})   ${`${r.gcPauses.count}/${f(r.gcPauses.maxMs, 1)}`.padEnd(11)} ${f(r.clientAddedFromWriteStartMs.p50)}/${f(r.clientAddedFromWriteStartMs.p99)}  ${f(r.emulatorWriteMs.p99)}`,
+      `${r.client.padEnd(18)} ${String(r.concurrency).padStart(5)} ${String(r.requests).padStart(5)} ${String(r.failed).padStart(5)} ${f(a.p50).padStart(8)} ${f(a.p90).padStart(8)} ${f(a.p99).padStart(8)} ${f(a.max).padStart(8)} ${f(r.eventLoopDelayP99Ms, 2).padStart(12)} ${String(r.chunksPerS).padStart(9)} ${f(r.cpuUsPerChunk, 1).padStart(13)} ${`${pct(r.mainCpuShare)}/${pct(r.runQueueWaitShare)}`.padStart(14)} ${`${pct(r.socketThreadCpuShare)}/${pct(r.socketThreadWaitShare)}`.padStart(17)} ${pct(r.emulatorCpuShare).padStart(13)} ${String(r.lateSamples).padStart(9)} (${String(r.lateDuringGc).padStart(4)})   ${`${r.gcPauses.count}/${f(r.gcPauses.maxMs, 1)}`.padEnd(11)} ${f(r.clientAddedAfterFlushMs.p50)}/${f(r.clientAddedAfterFlushMs.p99)}  ${f(r.emulatorWriteMs.p99)}`,
     );
   }
   console.log(`\nSSE events parsed per second, one core (${f(parse.payloadMiB, 1)} MiB of vLLM chunks in ${parse.readSizeKiB} KiB reads, best of 3)`);

@@ -109,6 +109,7 @@ export async function createBackend(config: BenchmarkConfig, ctx: BackendContext
       api: config.backend.api,
       requestTimeoutMs: config.backend.request_timeout_ms,
       maxSockets: socketsFor(config),
+      socketThread: config.backend.socket_thread,
     });
   }
   const modelPath = await nativeModelPath(config);

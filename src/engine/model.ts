@@ -1,6 +1,7 @@
 // NativeModel: one TS object per native model. Generations on one model run one at a time in
 // call order (later calls queue; a queued call can still be aborted). dispose() is idempotent.
 import type { AddonGenerateOptions, AddonModel } from '../native/addon.js';
+import { holdEventLoopHot } from './busy-poll.js';
 import { TokenQueue } from './token-stream.js';
 import { abortedBeforeStart, toGenerationResult } from './result.js';
 import type { GenerateOptions, GenerationResult, ModelInfo, TokenStream } from './types.js';
@@ -105,15 +106,18 @@ export class NativeModel {
     if (job.aborted || signal?.aborted) return abortedBeforeStart(ids.length);
     const native: AddonGenerateOptions = { ...opts };
     delete (native as GenerateOptions).signal;
+    delete (native as GenerateOptions).busyPoll;
     const onAbort = (): void => this.#abort(job);
     signal?.addEventListener('abort', onAbort, { once: true });
     job.started = true;
     this.#running = job;
+    const releaseLoop = opts.busyPoll ? holdEventLoopHot() : undefined;
     try {
       const raw = this.#native.generate(ids, native, (id, index, timeNs) => onToken({ id, index, timeNs }));
       if (job.aborted) this.#native.abort(); // aborted between the checks above and the start
       return toGenerationResult(await raw);
     } finally {
+      releaseLoop?.();
       this.#running = undefined;
       signal?.removeEventListener('abort', onAbort);
     }

@@ -80,7 +80,7 @@ export function validateLoadArgs(path: unknown, opts: unknown): { path: string; 
 }
 
 const GENERATE_KEYS = new Set([
-  'maxNewTokens', 'minNewTokens', 'stopIds', 'temperature', 'topK', 'topP', 'seed', 'returnFirstLogits', 'signal',
+  'maxNewTokens', 'minNewTokens', 'stopIds', 'temperature', 'topK', 'topP', 'seed', 'returnFirstLogits', 'signal', 'busyPoll',
 ]);
 
 /** Validates generate() arguments against the loaded model (vocabulary, KV capacity). */
@@ -117,6 +117,10 @@ export function validateGenerateArgs(
       throw new EngineArgumentError(`options.returnFirstLogits must be a boolean, got ${describe(o.returnFirstLogits)}`);
     }
     out.returnFirstLogits = o.returnFirstLogits;
+  }
+  if (o.busyPoll !== undefined) {
+    if (typeof o.busyPoll !== 'boolean') throw new EngineArgumentError(`options.busyPoll must be a boolean, got ${describe(o.busyPoll)}`);
+    out.busyPoll = o.busyPoll;
   }
   if (o.signal !== undefined) {
     if (!(o.signal instanceof AbortSignal)) throw new EngineArgumentError(`options.signal must be an AbortSignal, got ${describe(o.signal)}`);

@@ -20,8 +20,14 @@ let work: string;
 
 async function transpileTree(src: string, out: string): Promise<void> {
   for (const e of await readdir(src, { withFileTypes: true, recursive: true })) {
-    if (!e.isFile() || !e.name.endsWith('.ts') || e.name.endsWith('.d.ts')) continue;
     const file = join(e.parentPath, e.name);
+    if (e.isFile() && e.name.endsWith('.cjs')) {
+      // plain CommonJS sources (the socket host) ship as they are
+      await mkdir(dirname(join(out, relative(src, file))), { recursive: true });
+      await copyFile(file, join(out, relative(src, file)));
+      continue;
+    }
+    if (!e.isFile() || !e.name.endsWith('.ts') || e.name.endsWith('.d.ts')) continue;
     const js = ts.transpileModule(await readFile(file, 'utf8'), {
       compilerOptions: { module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2022 },
       fileName: file,

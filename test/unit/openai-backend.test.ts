@@ -98,19 +98,11 @@ scenarios['JSON instead of a stream'] = {
 };
 
 let emu: OpenAIEmulator;
-let backend: OpenAIBackend;
 
 beforeAll(async () => {
   emu = await startScenarioEmulator(scenarios, { models: [{ id: 'emu/model-a', max_model_len: 2048 }, { id: 'emu/model-b' }] });
-  // Generous default timeout (a loaded CI machine); the timeout cases set their own.
-  backend = createOpenAIBackend({ endpoint: `${emu.url}/v1/`, model: 'emu/model-a', requestTimeoutMs: 60_000 });
-  await backend.open();
-  // The first request of a process pays lazy compilation of the whole parse path (cold start,
-  // which the runner's warmup excludes too); warm it before timing against the truth.
-  for (let i = 0; i < 3; i++) await backend.generate({ index: -1, text: 'token timing' }, settings);
 });
 afterAll(async () => {
-  await backend?.close();
   await emu?.close();
 });
 
@@ -124,7 +116,21 @@ function checkTtftAgainstTruth(name: string, rec: OpenAIRequestRecord): void {
   expect(addedMs, `${name}: client-added TTFT ${addedMs} ms`).toBeLessThan(1);
 }
 
-describe('OpenAI backend against the emulator', () => {
+// Every case runs with the sockets on their own socket thread and on the main thread.
+describe.each(['worker', 'main'] as const)('OpenAI backend against the emulator (socket thread: %s)', (placement) => {
+  let backend: OpenAIBackend;
+  beforeAll(async () => {
+    // Generous default timeout (a loaded CI machine); the timeout cases set their own.
+    backend = createOpenAIBackend({ endpoint: `${emu.url}/v1/`, model: 'emu/model-a', requestTimeoutMs: 60_000, socketThread: placement });
+    await backend.open();
+    // The first request of a process pays lazy compilation of the whole parse path (cold start,
+    // which the runner's warmup excludes too); warm it before timing against the truth.
+    for (let i = 0; i < 3; i++) await backend.generate({ index: -1, text: 'token timing' }, settings);
+  });
+  afterAll(async () => {
+    await backend?.close();
+  });
+
   for (const [name, c] of Object.entries(cases)) {
     // retry: on a shared 2-core CI box the process can be descheduled between the emulator's
     // write and the client's read; a real client-side delay fails every attempt.

@@ -2,6 +2,7 @@
 // per-request state lives in the request; shared state is the keep-alive agent and the
 // (monotonic) "server rejected continuous_usage_stats" flag.
 
+import { availableParallelism } from 'node:os';
 import type { Backend, BackendDescription, GenerationSettings, PromptInput } from '../types.js';
 import { normalizeEndpoint, type NormalizedEndpoint } from './endpoint.js';
 import { H1Pool } from './h1/connection-pool.js';
@@ -28,10 +29,12 @@ export interface OpenAIBackendOptions {
   /** Keep-alive connections for streaming requests; size it to the concurrency (default 1024). */
   maxSockets?: number;
   /**
-   * Where the streaming sockets live and their reads are stamped: 'worker' (default: a socket
-   * thread of their own, immune to main-thread pauses) or 'main' (see h1/socket-thread.ts).
+   * Where the streaming sockets live and their reads are stamped (see h1/socket-thread.ts):
+   * 'worker' (a socket thread of their own: main-thread work and GC pauses cannot delay a
+   * stamp), 'main', or 'auto' (default): 'worker' with 4 or more CPUs, 'main' below, where
+   * the extra thread's wake-ups and CPU contention cost more than it saves (BENCHMARKS.md).
    */
-  socketThread?: SocketPlacement;
+  socketThread?: SocketPlacement | 'auto';
   /** Merged into every request body last. */
   extraBody?: Record<string, unknown>;
   /** Fallback token counter used only when the server sends no usage (labelled 'tokenizer'). */
@@ -72,6 +75,17 @@ function parseModels(body: string, url: string): ServedModel[] {
 }
 
 const CONTINUOUS_USAGE_KEY = 'continuous_usage_stats';
+/** Fewest CPUs at which the socket thread pays for itself (measured: bench:sse). */
+const MIN_CPUS_FOR_SOCKET_THREAD = 4;
+
+function socketPlacement(choice: SocketPlacement | 'auto'): SocketPlacement {
+  if (choice === 'auto') return availableParallelism() >= MIN_CPUS_FOR_SOCKET_THREAD ? 'worker' : 'main';
+  if (choice !== 'worker' && choice !== 'main') {
+    throw new TypeError(`socketThread must be 'auto', 'worker' or 'main' (got ${JSON.stringify(choice)})`);
+  }
+  return choice;
+}
+
 /** Sockets for health, models and metrics requests (a few, one at a time in practice). */
 const CONTROL_SOCKETS = 4;
 
@@ -96,10 +110,7 @@ export function createOpenAIBackend(opts: OpenAIBackendOptions): OpenAIBackend {
 
   // Control requests (health, models, metrics) go through node:http; streams through the pool.
   let agent: HttpAgent | null = createAgent(endpoint.root, CONTROL_SOCKETS);
-  const placement: SocketPlacement = opts.socketThread ?? 'worker';
-  if (placement !== 'worker' && placement !== 'main') {
-    throw new TypeError(`socketThread must be 'worker' or 'main' (got ${JSON.stringify(placement)})`);
-  }
+  const placement = socketPlacement(opts.socketThread ?? 'auto');
   let pool: H1Pool | null = new H1Pool(streamUrl, { maxSockets, idleTimeoutMs: FREE_SOCKET_TIMEOUT_MS, placement });
   let model: string | undefined = opts.model;
   let continuousUsage = true;
