@@ -91,7 +91,7 @@ export async function probes(config: BenchmarkConfig, backend: Backend): Promise
   const m = await optionalImport(() => import('../backends/openai/index.js'), 'the OpenAI-compatible backend (src/backends/openai)');
   const client = backend as import('../backends/openai/index.js').OpenAIBackend;
   return {
-    calibrate: () => m.calibrateClient({ requests: 50 }),
+    calibrate: () => m.calibrateClient({ requests: 50, socketThread: config.backend.socket_thread }),
     serverMetrics: {
       snapshot: () => client.scrapeMetrics(),
       diff: (before, after) => m.diffServerMetrics(before as ServerMetricsSnapshot, after as ServerMetricsSnapshot),

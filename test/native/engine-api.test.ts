@@ -2,6 +2,7 @@
 // queueing and two models at once. Uses the real stories260K model (llama2.c reference ids).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModel, type NativeModel, type TokenEvent } from '../../src/engine/index.js';
+import { hotLoopHolders } from '../../src/engine/busy-poll.js';
 import { loadAddon, nativeRuntimeInfo } from '../../src/native/index.js';
 import { makeFixtures, SKIP_NATIVE, storiesReference, type FixtureDirs } from './helpers/fixtures.js';
 
@@ -79,6 +80,7 @@ describe.skipIf(SKIP_NATIVE)('native engine API', () => {
       expect(() => model.generate([1], { stopIds: [-1] })).toThrow(/options\.stopIds\[0\] must be in \[0, 511\]/);
       expect(() => model.generate([1], { maxTokens: 3 } as object)).toThrow(/options\.maxTokens is not a generate option/);
       expect(() => model.generate([1], { signal: {} as AbortSignal })).toThrow(/options\.signal must be an AbortSignal/);
+      expect(() => model.generate([1], { busyPoll: 'yes' as unknown as boolean })).toThrow(/options\.busyPoll must be a boolean, got string/);
     });
 
     it('the raw addon validates too (TypeError/RangeError naming the option)', async () => {
@@ -132,6 +134,23 @@ describe.skipIf(SKIP_NATIVE)('native engine API', () => {
     expect(r.ttftMs).toBeCloseTo(Number(r.tokenNs[0]! - r.startNs) / 1e6, 6);
     expect(r.tokensPerSecond).toBeGreaterThan(0);
     expect(r.promptTokens).toBe(1);
+  });
+
+  it('busyPoll holds the event loop hot only while its generation runs (same ids, also when aborted)', async () => {
+    const plain = await model.generate([1], { maxNewTokens: 50, stopIds: [] }).result;
+    expect(hotLoopHolders()).toBe(0);
+    const stream = model.generate([1], { maxNewTokens: 50, stopIds: [], busyPoll: true });
+    const heldDuring: number[] = [];
+    for await (const _ of stream) heldDuring.push(hotLoopHolders());
+    const r = await stream.result;
+    expect(r.ids).toEqual(plain.ids);
+    expect(heldDuring.every((n) => n === 1)).toBe(true);
+    expect(hotLoopHolders()).toBe(0);
+    const ac = new AbortController();
+    const aborted = model.generate([1], { maxNewTokens: 500, stopIds: [], busyPoll: true, signal: ac.signal });
+    for await (const ev of aborted) if (ev.index === 3) ac.abort();
+    expect((await aborted.result).stopReason).toBe('aborted');
+    expect(hotLoopHolders()).toBe(0);
   });
 
   it('aborts mid-generation through an AbortSignal, keeping the tokens so far', async () => {

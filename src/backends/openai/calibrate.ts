@@ -4,6 +4,7 @@
 
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createOpenAIBackend } from './backend.js';
+import type { SocketPlacement } from './h1/socket-thread.js';
 import { startOpenAIEmulator } from './emulator.js';
 import { buildStream } from './emulator-script.js';
 import { quantiles, type Quantiles } from './quantiles.js';
@@ -17,6 +18,8 @@ export interface CalibrationOptions {
   firstTokenDelayMs?: number;
   /** Emulated output tokens per request (default 8). */
   tokens?: number;
+  /** Socket placement to calibrate: the run's own (default 'auto', as the backend). */
+  socketThread?: SocketPlacement | 'auto';
 }
 
 export interface ClientCalibration {
@@ -27,6 +30,8 @@ export interface ClientCalibration {
   clientAddedTtftMs: Quantiles;
   /** Event-loop delay during the calibration (perf_hooks.monitorEventLoopDelay), ms. */
   eventLoopDelayMs: Quantiles & { stddev: number | null };
+  /** Where the calibrated client read and stamped its sockets ('worker' or 'main'). */
+  socketThread: string | null;
   description: string;
 }
 
@@ -40,12 +45,19 @@ export async function calibrateClient(opts: CalibrationOptions = {}): Promise<Cl
   const emulator = await startOpenAIEmulator({
     respond: () => ({ steps: buildStream({ tokens, firstTokenDelayMs }).steps }),
   });
-  const backend = createOpenAIBackend({ endpoint: emulator.url, maxSockets: concurrency, requestTimeoutMs: 30_000 });
+  const backend = createOpenAIBackend({
+    endpoint: emulator.url,
+    maxSockets: concurrency,
+    requestTimeoutMs: 30_000,
+    socketThread: opts.socketThread ?? 'auto',
+  });
   const histogram = monitorEventLoopDelay({ resolution: 1 });
   const added: number[] = [];
   let failed = 0;
+  let socketThread: string | null = null;
   try {
-    await backend.open();
+    const opened = await backend.open();
+    socketThread = typeof opened.details?.['socketThread'] === 'string' ? opened.details['socketThread'] : null;
     const settings = { maxNewTokens: tokens.length, minNewTokens: 0, temperature: 0 };
     let next = 0;
     const worker = async (): Promise<void> => {
@@ -88,6 +100,7 @@ export async function calibrateClient(opts: CalibrationOptions = {}): Promise<Cl
     failed,
     clientAddedTtftMs: quantiles(added),
     eventLoopDelayMs: loop,
+    socketThread,
     description:
       'client-added TTFT = client first-content stamp − in-process emulator first-token write stamp (127.0.0.1, same clock); ' +
       'event-loop delay from perf_hooks.monitorEventLoopDelay (1 ms resolution, includes the timer resolution)',
