@@ -9,6 +9,7 @@
 //
 // Usage: npm run build && npm run bench:sse [-- --json out.json] [--quick] [--aeb-only] [--emulator-nice N]
 //        [--socket-thread worker,main]   (our client's socket placements to measure; default both)
+//        [--server lean|emulator]        (stand-in server: raw-net bench server (default) or the test emulator)
 // --aeb-only skips the openai-package rows (faster iteration; the published table keeps them).
 // AEB_DIST=<dir> points at another tsc output directory (default: <repo>/dist).
 
@@ -33,7 +34,16 @@ async function loadDist() {
 
 // ---------------------------------------------------------------- emulator (child process)
 
-async function runEmulatorChild() {
+async function runEmulatorChild(kind) {
+  if (kind === 'lean') {
+    const { startLeanSseServer } = await import('./bench-sse-server.mjs');
+    const server = await startLeanSseServer();
+    process.stdout.write(`${JSON.stringify({ url: server.url })}\n`);
+    process.on('SIGTERM', () => server.close().then(() => process.exit(0)));
+    process.stdin.on('end', () => server.close().then(() => process.exit(0)));
+    process.stdin.resume();
+    return;
+  }
   const { startOpenAIEmulator, encodeEvent } = await loadDist();
   const model = 'bench-model';
   const chunk = (choice, completion) =>
@@ -85,8 +95,8 @@ async function runEmulatorChild() {
 // the client: at nice > 0 it yields the CPU to the client when both are runnable, so the
 // figures measure the client rather than the co-located server's CPU use. Its stamp is taken
 // immediately before its write, so its own scheduling delays are not counted.
-function startEmulatorProcess(nice) {
-  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--emulator'], {
+function startEmulatorProcess(nice, kind) {
+  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--emulator', kind], {
     stdio: ['pipe', 'pipe', 'inherit'],
     env: { ...process.env, AEB_DIST: dist },
   });
@@ -371,7 +381,7 @@ async function parseThroughput(lib, sdkStreaming, events) {
 
 async function main() {
   const args = process.argv.slice(2);
-  if (args.includes('--emulator')) return runEmulatorChild();
+  if (args.includes('--emulator')) return runEmulatorChild(args[args.indexOf('--emulator') + 1]);
   const quick = args.includes('--quick');
   const aebOnly = args.includes('--aeb-only');
   const niceIdx = args.indexOf('--emulator-nice');
@@ -381,6 +391,14 @@ async function main() {
     process.exit(2);
   }
   const jsonIdx = args.indexOf('--json');
+  // The stand-in server: 'lean' (raw net, bench-sse-server.mjs) or 'emulator' (the scripted
+  // node:http test emulator, heavier on the shared cores).
+  const serverIdx = args.indexOf('--server');
+  const serverKind = serverIdx >= 0 ? args[serverIdx + 1] : 'lean';
+  if (serverKind !== 'lean' && serverKind !== 'emulator') {
+    console.error(`bench-sse: --server takes lean or emulator (got ${serverKind})`);
+    process.exit(2);
+  }
   // Where our client's sockets live: its own socket thread (default) and/or the main thread.
   const placeIdx = args.indexOf('--socket-thread');
   const placements = placeIdx >= 0 ? args[placeIdx + 1].split(',') : ['worker', 'main'];
@@ -397,7 +415,7 @@ async function main() {
   const started = Date.now();
   const loadBefore = loadavg();
   const idleLoopDelayMs = await idleProbe(2_000);
-  const { child, url } = await startEmulatorProcess(emulatorNice);
+  const { child, url } = await startEmulatorProcess(emulatorNice, serverKind);
   emulatorPid = child.pid;
   const latency = [];
   try {
@@ -435,6 +453,7 @@ async function main() {
     // Event-loop delay of this process doing nothing: the machine's own scheduling noise.
     idleLoopDelayMs,
     emulatorNice,
+    server: serverKind,
     totalSeconds: (Date.now() - started) / 1000,
     levels,
     latency,
