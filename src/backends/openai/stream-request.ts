@@ -156,12 +156,15 @@ export function streamRequest(args: StreamRequestArgs, enqueueNs: bigint = proce
       releaseConnection(parser.reusable && (proc === null || proc.outcome.state === 'done'));
     };
 
-    /** The response is cut off (framing error or connection closed early); `cause` says how. */
-    const onBroken = (ns: bigint, cause: string): void => {
+    /** The response is cut off: the connection closed early, or (`malformed`) its framing broke. */
+    const onBroken = (ns: bigint, cause: string, malformed = false): void => {
       if (!settled) {
         if (proc !== null) {
-          proc.end(ns, cause);
+          if (malformed) proc.fail(ns, `malformed HTTP response after ${proc.chunks.length} content chunk(s): ${cause}`);
+          else proc.end(ns, cause);
           finish(ns);
+        } else if (malformed) {
+          finish(ns, { error: `malformed HTTP response: ${cause}` });
         } else {
           finish(ns, { error: head === null ? `request failed before a response: ${cause}` : `response broken: ${cause}` });
         }
@@ -175,7 +178,7 @@ export function streamRequest(args: StreamRequestArgs, enqueueNs: bigint = proce
         if (ev.type === 'body') onBody(ev.bytes, ns);
         else if (ev.type === 'head') onHead(ev.head);
         else if (ev.type === 'end') onMessageEnd(ns);
-        else onBroken(ns, ev.message);
+        else onBroken(ns, ev.message, !ev.closed);
       }
       events.length = 0;
     };

@@ -21,7 +21,8 @@ export type ResponseEvent =
   | { type: 'head'; head: ResponseHead }
   | { type: 'body'; bytes: Buffer }
   | { type: 'end' }
-  | { type: 'error'; message: string };
+  /** `closed`: the connection ended early; otherwise the bytes broke HTTP framing. */
+  | { type: 'error'; message: string; closed: boolean };
 
 /** Longest head (status line + headers) accepted. */
 const MAX_HEAD_BYTES = 64 * 1024;
@@ -51,6 +52,10 @@ export class ResponseParser {
   private keepAlive = false;
   /** Bytes followed the end of the message in the same read: the connection is out of step. */
   private trailingBytes = false;
+  /** Any byte of the response arrived (an interim 1xx response counts). */
+  private anyBytes = false;
+  /** The CR of the CRLF after a chunk's data arrived; its LF is due next. */
+  private chunkEndCr = false;
 
   /** The message ended (or failed); further bytes on the connection belong to nobody. */
   get finished(): boolean {
@@ -62,6 +67,7 @@ export class ResponseParser {
    * allocation per read). Bytes after the end of the message are ignored.
    */
   feed(bytes: Buffer, out: ResponseEvent[]): void {
+    if (bytes.length > 0) this.anyBytes = true;
     let pos = 0;
     while (pos < bytes.length && !this.finished) {
       switch (this.state) {
@@ -115,13 +121,13 @@ export class ResponseParser {
     }
     const where =
       this.state === 'head'
-        ? this.pendingBytes === 0
-          ? 'before any response byte'
-          : 'inside the response head'
+        ? this.anyBytes
+          ? 'inside the response head'
+          : 'before any response byte'
         : this.state === 'length'
           ? `with ${this.remaining} byte(s) of the body missing`
           : 'inside the chunked body';
-    this.fail(`connection closed ${where}`, out);
+    this.fail(`connection closed ${where}`, out, true);
   }
 
   /** The connection may be reused: the message ended cleanly and both sides keep it open. */
@@ -134,21 +140,31 @@ export class ResponseParser {
     out.push({ type: 'end' });
   }
 
-  private fail(message: string, out: ResponseEvent[]): void {
+  private fail(message: string, out: ResponseEvent[], closed = false): void {
     this.state = 'failed';
     this.pending = [];
     this.pendingBytes = 0;
-    out.push({ type: 'error', message });
+    out.push({ type: 'error', message, closed });
   }
 
   /**
-   * Collect bytes up to and including the next LF. Returns the line (without CR/LF) and the
-   * position after it, or null when the read ended first (the bytes are kept).
+   * Collect bytes up to and including the next LF. Returns the line (without CR/LF), the
+   * position after it and the line's size in bytes (terminator and earlier reads included), or
+   * null when the read ended first (the bytes are kept). `used` bytes of the same limited unit
+   * (the head) were taken before this line.
    */
-  private takeLine(bytes: Buffer, pos: number, limit: number, what: string, out: ResponseEvent[]): { line: string; next: number } | null {
+  private takeLine(
+    bytes: Buffer,
+    pos: number,
+    limit: number,
+    used: number,
+    what: string,
+    out: ResponseEvent[],
+  ): { line: string; next: number; size: number } | null {
     const lf = bytes.indexOf(LF, pos);
     const end = lf < 0 ? bytes.length : lf + 1;
-    if (this.pendingBytes + (end - pos) > limit) {
+    const size = this.pendingBytes + (end - pos);
+    if (used + size > limit) {
       this.fail(`${what} longer than ${limit} bytes`, out);
       return null;
     }
@@ -165,7 +181,7 @@ export class ResponseParser {
     }
     let len = lineBytes.length;
     if (len > 0 && lineBytes[len - 1] === CR) len--;
-    return { line: lineBytes.toString('latin1', 0, len), next: lf + 1 };
+    return { line: lineBytes.toString('latin1', 0, len), next: lf + 1, size };
   }
 
   // The head is parsed line by line; `headLines` accumulates until the empty line.
@@ -174,10 +190,9 @@ export class ResponseParser {
 
   private readHead(bytes: Buffer, pos: number, out: ResponseEvent[]): number {
     while (pos < bytes.length) {
-      const before = pos;
-      const taken = this.takeLine(bytes, pos, MAX_HEAD_BYTES - this.headBytes, 'response head', out);
+      const taken = this.takeLine(bytes, pos, MAX_HEAD_BYTES, this.headBytes, 'response head', out);
       if (taken === null) return bytes.length;
-      this.headBytes += taken.next - before;
+      this.headBytes += taken.size;
       pos = taken.next;
       if (taken.line.length > 0) {
         this.headLines.push(taken.line);
@@ -201,7 +216,8 @@ export class ResponseParser {
     }
     const minor = statusLine[1]!;
     const status = Number(statusLine[2]);
-    const headers: Record<string, string> = {};
+    // No prototype: header names such as "constructor" or "__proto__" are plain keys.
+    const headers: Record<string, string> = Object.create(null) as Record<string, string>;
     for (let i = 1; i < lines.length; i++) {
       const line = lines[i]!;
       const colon = line.indexOf(':');
@@ -211,25 +227,21 @@ export class ResponseParser {
       }
       const name = line.slice(0, colon).trim().toLowerCase();
       const value = line.slice(colon + 1).trim();
-      headers[name] = name in headers ? `${headers[name]}, ${value}` : value;
+      headers[name] = headers[name] !== undefined ? `${headers[name]}, ${value}` : value;
     }
     if (status >= 100 && status < 200) return; // interim (100 Continue, 103 Early Hints): the real head follows
 
     const connection = (headers['connection'] ?? '').toLowerCase();
     this.keepAlive = minor === '1' ? !/\bclose\b/.test(connection) : /\bkeep-alive\b/.test(connection);
-    out.push({ type: 'head', head: { status, statusText: statusLine[3] ?? '', headers, keepAlive: this.keepAlive } });
 
+    // Framing first (RFC 9112 6.3), so the head event already says whether the connection lives on.
     const transferEncoding = (headers['transfer-encoding'] ?? '').toLowerCase();
+    let next: State;
     if (status === 204 || status === 304) {
-      this.finish(out);
+      next = 'done';
     } else if (transferEncoding !== '') {
-      if (!/(?:^|,)\s*chunked\s*$/.test(transferEncoding)) {
-        // Any other final coding is delimited by close (RFC 9112 6.3).
-        this.keepAlive = false;
-        this.state = 'until-close';
-      } else {
-        this.state = 'chunk-size';
-      }
+      // Any final coding other than chunked is delimited by close.
+      next = /(?:^|,)\s*chunked\s*$/.test(transferEncoding) ? 'chunk-size' : 'until-close';
     } else if (headers['content-length'] !== undefined) {
       const value = headers['content-length'];
       if (!/^\d{1,15}$/.test(value)) {
@@ -237,16 +249,18 @@ export class ResponseParser {
         return;
       }
       this.remaining = Number(value);
-      if (this.remaining === 0) this.finish(out);
-      else this.state = 'length';
+      next = this.remaining === 0 ? 'done' : 'length';
     } else {
-      this.keepAlive = false;
-      this.state = 'until-close';
+      next = 'until-close';
     }
+    if (next === 'until-close') this.keepAlive = false;
+    out.push({ type: 'head', head: { status, statusText: statusLine[3] ?? '', headers, keepAlive: this.keepAlive } });
+    if (next === 'done') this.finish(out);
+    else this.state = next;
   }
 
   private readChunkSize(bytes: Buffer, pos: number, out: ResponseEvent[]): number {
-    const taken = this.takeLine(bytes, pos, MAX_CHUNK_LINE_BYTES, 'chunk-size line', out);
+    const taken = this.takeLine(bytes, pos, MAX_CHUNK_LINE_BYTES, 0, 'chunk-size line', out);
     if (taken === null) return bytes.length;
     const sizeText = taken.line.split(';', 1)[0]!.trim();
     if (!/^[0-9a-fA-F]{1,12}$/.test(sizeText)) {
@@ -258,20 +272,27 @@ export class ResponseParser {
     return taken.next;
   }
 
+  /** The CRLF (or bare LF) that must follow a chunk's data; anything else means the data overran its size. */
   private readChunkDataEnd(bytes: Buffer, pos: number, out: ResponseEvent[]): number {
-    const taken = this.takeLine(bytes, pos, 64, 'chunk terminator', out);
-    if (taken === null) return bytes.length;
-    if (taken.line.length !== 0) {
-      this.fail('chunk data longer than its declared size', out);
-      return bytes.length;
+    while (pos < bytes.length) {
+      const b = bytes[pos++];
+      if (b === LF) {
+        this.chunkEndCr = false;
+        this.state = 'chunk-size';
+        return pos;
+      }
+      if (b !== CR || this.chunkEndCr) {
+        this.fail('chunk data longer than its declared size', out);
+        return bytes.length;
+      }
+      this.chunkEndCr = true;
     }
-    this.state = 'chunk-size';
-    return taken.next;
+    return pos;
   }
 
   private readTrailers(bytes: Buffer, pos: number, out: ResponseEvent[]): number {
     while (pos < bytes.length) {
-      const taken = this.takeLine(bytes, pos, MAX_HEAD_BYTES, 'trailer line', out);
+      const taken = this.takeLine(bytes, pos, MAX_HEAD_BYTES, 0, 'trailer line', out);
       if (taken === null) return bytes.length;
       pos = taken.next;
       if (taken.line.length === 0) {

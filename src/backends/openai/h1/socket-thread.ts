@@ -43,10 +43,12 @@ export class SocketThread {
   constructor(readonly placement: SocketPlacement) {
     if (placement === 'worker') {
       const worker = new Worker(new URL('./socket-thread-worker.cjs', import.meta.url));
-      worker.unref(); // ref'd only while a connection is busy (markBusy)
       worker.on('message', (msg: HostMessage) => this.onMessage(msg));
       worker.on('error', (err) => this.fail(err));
       worker.on('exit', (code) => this.fail(new Error(`the socket thread exited (code ${code})`)));
+      // After the listeners: adding a 'message' listener refs the worker again. Ref'd only
+      // while a connection is busy (markBusy).
+      worker.unref();
       this.worker = worker;
       this.send = (msg, transfer) => worker.postMessage(msg, transfer ?? []);
     } else {
