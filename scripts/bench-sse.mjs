@@ -214,6 +214,8 @@ async function measureLevel(lib, name, level, placement, oneRequest) {
   const chunks = level.requests * (level.tokens + 3);
   return {
     lateSamples: late.length,
+    // When the late samples happened, ms after the measured phase began (a start-up burst or spread out).
+    lateAtMs: lib.quantiles(late.map((r) => Number(r.clientNs - t0) / 1e6)),
     lateDuringGc,
     gcPauses: {
       count: gcMs.length,
