@@ -10,6 +10,8 @@
 // Usage: npm run build && npm run bench:sse [-- --json out.json] [--quick] [--aeb-only] [--emulator-nice N]
 //        [--socket-thread worker,main]   (our client's socket placements to measure; default both)
 //        [--server lean|emulator]        (stand-in server: raw-net bench server (default) or the test emulator)
+//        [--server-policy nice|idle]     (server at nice N (default) or SCHED_IDLE via chrt: it then runs
+//                                         only on cycles the client leaves, and its stream timing gets bursty)
 // --aeb-only skips the openai-package rows (faster iteration; the published table keeps them).
 // AEB_DIST=<dir> points at another tsc output directory (default: <repo>/dist).
 
@@ -95,8 +97,11 @@ async function runEmulatorChild(kind) {
 // the client: at nice > 0 it yields the CPU to the client when both are runnable, so the
 // figures measure the client rather than the co-located server's CPU use. Its stamp is taken
 // immediately before its write, so its own scheduling delays are not counted.
-function startEmulatorProcess(nice, kind) {
-  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--emulator', kind], {
+function startEmulatorProcess(nice, kind, schedIdle) {
+  const argv = [process.execPath, fileURLToPath(import.meta.url), '--emulator', kind];
+  // SCHED_IDLE: the server runs only on cycles no other task wants (util-linux chrt execs node).
+  const command = schedIdle ? ['chrt', '--idle', '0', ...argv] : argv;
+  const child = spawn(command[0], command.slice(1), {
     stdio: ['pipe', 'pipe', 'inherit'],
     env: { ...process.env, AEB_DIST: dist },
   });
@@ -401,6 +406,9 @@ async function main() {
     console.error(`bench-sse: --server takes lean or emulator (got ${serverKind})`);
     process.exit(2);
   }
+  // Scheduling class of the stand-in server: 'idle' (SCHED_IDLE, via chrt) or 'nice' (nice N only).
+  const policyIdx = args.indexOf('--server-policy');
+  const serverIdle = (policyIdx >= 0 ? args[policyIdx + 1] : 'nice') === 'idle';
   // Where our client's sockets live: its own socket thread (default) and/or the main thread.
   const placeIdx = args.indexOf('--socket-thread');
   const placements = placeIdx >= 0 ? args[placeIdx + 1].split(',') : ['worker', 'main'];
@@ -417,7 +425,7 @@ async function main() {
   const started = Date.now();
   const loadBefore = loadavg();
   const idleLoopDelayMs = await idleProbe(2_000);
-  const { child, url } = await startEmulatorProcess(emulatorNice, serverKind);
+  const { child, url } = await startEmulatorProcess(emulatorNice, serverKind, serverIdle);
   emulatorPid = child.pid;
   const latency = [];
   try {
