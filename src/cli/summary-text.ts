@@ -1,6 +1,7 @@
 // Human-readable run summary (aeb run, aeb report): the old headline numbers with the
 // failure count beside every average, then the distributions, energy and formulas.
 import type { Distribution } from '../runner/stats.js';
+import type { GoodputSummary } from '../runner/goodput.js';
 import type { RunSummary } from '../runner/summary.js';
 
 const num = (v: number | null | undefined, dp: number, unit = '') => (v === null || v === undefined ? 'n/a' : `${v.toFixed(dp)}${unit}`);
@@ -9,6 +10,23 @@ function distLine(name: string, d: Distribution): string {
   if (d.count === 0) return `  ${name.padEnd(6)} n/a`;
   const f = (v: number | null) => num(v, 2);
   return `  ${name.padEnd(6)} mean ${f(d.mean)}  median ${f(d.median)}  p90 ${f(d.p90)}  p95 ${f(d.p95)}  p99 ${f(d.p99)}  min ${f(d.min)}  max ${f(d.max)}  std ${f(d.std)}  (n=${d.count}) ms`;
+}
+
+function goodputLine(g: GoodputSummary): string {
+  const targets = [
+    g.slo.ttft_ms !== null ? `TTFT ≤ ${g.slo.ttft_ms} ms` : null,
+    g.slo.tpot_ms !== null ? `TPOT ≤ ${g.slo.tpot_ms} ms` : null,
+    g.slo.e2e_ms !== null ? `E2E ≤ ${g.slo.e2e_ms} ms` : null,
+  ].filter((t) => t !== null);
+  const m = g.missed;
+  const misses = [m.ttft ? `${m.ttft} TTFT` : '', m.tpot ? `${m.tpot} TPOT` : '', m.e2e ? `${m.e2e} E2E` : '', m.failed ? `${m.failed} failed` : '']
+    .filter(Boolean)
+    .join(', ');
+  return (
+    `  goodput: ${num(g.goodput_requests_per_second, 3)} req/s meeting ${targets.join(', ')} ` +
+    `(${g.requests_meeting_slo} of the measured requests, ${num(g.attainment === null ? null : 100 * g.attainment, 1)} %)` +
+    (misses ? `; missed: ${misses}` : '')
+  );
 }
 
 export function formatSummary(title: string, s: RunSummary, errorMessage = ''): string {
@@ -26,6 +44,7 @@ export function formatSummary(title: string, s: RunSummary, errorMessage = ''): 
       `${num(s.throughput_tokens_per_second, 2)} tok/s total, ${num(s.output_tokens_per_second, 2)} output tok/s, ${num(s.requests_per_second, 3)} req/s`,
     distLine('TTFT', s.ttft_ms), distLine('TTFO', s.ttfo_ms), distLine('TPOT', s.tpot_ms), distLine('ITL', s.itl_ms), distLine('E2E', s.e2e_ms),
   );
+  if (s.goodput) lines.push(goodputLine(s.goodput));
   if (s.tokens_per_chunk !== null && s.tokens_per_chunk > 1.05)
     lines.push(`  note: ${s.tokens_per_chunk.toFixed(2)} tokens per chunk: ITL splits chunk gaps evenly over their tokens`);
   const e = s.energy;

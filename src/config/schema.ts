@@ -96,6 +96,13 @@ const runnerSchema = z.object({
   max_consecutive_failures: nonNegInt.default(5),
 });
 
+/** Service-level objectives for goodput (ms; null = not part of the SLO). */
+const sloSchema = z.object({
+  ttft_ms: z.number().positive().nullable().default(null),
+  tpot_ms: z.number().positive().nullable().default(null),
+  e2e_ms: z.number().positive().nullable().default(null),
+});
+
 const resultsSchema = z.object({
   output_dir: z.string().min(1).default('./results'),
   master_csv: z.string().nullable().default(null),
@@ -104,6 +111,18 @@ const resultsSchema = z.object({
   task: z.string().default('text_generation'),
   reasoning_state: z.string().nullable().default(null),
 });
+
+/** The config's sections; each defaults to its own defaults when absent. */
+const SECTIONS = {
+  backend: backendSchema,
+  scenario: scenarioSchema,
+  metrics: metricsSchema,
+  reporter: reporterSchema,
+  load: loadSchema,
+  runner: runnerSchema,
+  results: resultsSchema,
+  slo: sloSchema,
+};
 
 export const configSchema = z
   .object({
@@ -115,7 +134,8 @@ export const configSchema = z
     load: loadSchema.default(loadSchema.parse({})),
     runner: runnerSchema.default(runnerSchema.parse({})),
     results: resultsSchema.default(resultsSchema.parse({})),
-  })
+    slo: sloSchema.default(sloSchema.parse({})),
+  } satisfies Record<keyof typeof SECTIONS | 'name', z.ZodType>)
   .superRefine((c, ctx) => {
     if ((c.backend.type === 'vllm' || c.backend.type === 'openai') && !c.backend.endpoint)
       ctx.addIssue({ code: 'custom', path: ['backend', 'endpoint'], message: `is required for backend type ${c.backend.type} (e.g. http://localhost:8000/v1)` });
@@ -142,9 +162,8 @@ export type BenchmarkConfig = z.output<typeof configSchema>;
 /** Every key the schema knows, as dotted paths (for unknown-key warnings), generate_kwargs included. */
 export function knownKeyPaths(): Set<string> {
   const out = new Set<string>();
-  const sections = { backend: backendSchema, scenario: scenarioSchema, metrics: metricsSchema, reporter: reporterSchema, load: loadSchema, runner: runnerSchema, results: resultsSchema };
   out.add('name');
-  for (const [name, schema] of Object.entries(sections)) {
+  for (const [name, schema] of Object.entries(SECTIONS)) {
     out.add(name);
     for (const key of Object.keys(schema.shape)) out.add(`${name}.${key}`);
   }

@@ -3,4 +3,5 @@ export { generationSettingsOf, loadPlanOf, makeRunId, masterCsvPath, runConfigur
 export { formatReasoningPrompts, type FormattedPrompts } from './reasoning.js';
 export { runBenchmark, RunSetupError, type ProgressEvent, type RunnerOptions, type RunResult } from './runner.js';
 export { describe as describeDistribution, mean, percentileSorted, type Distribution } from './stats.js';
+export { evaluateGoodput, hasSlo, type GoodputSummary, type SloTargets } from './goodput.js';
 export { buildSummary, partialFailureMessage, SUMMARY_FORMULAS, type EmissionsFigure, type EnergySummary, type RunSummary, type SummaryInput } from './summary.js';

@@ -8,6 +8,7 @@ import { driveLoad } from '../load/driver.js';
 import { validateLoadPlan, type LoadPlan } from '../load/plan.js';
 import { nowNs } from '../load/timer.js';
 import { buildSummary, type EmissionsFigure, type RunSummary } from './summary.js';
+import type { SloTargets } from './goodput.js';
 
 export interface ProgressEvent {
   phase: 'warmup' | 'measured';
@@ -55,6 +56,8 @@ export interface RunnerOptions {
   emissions?: (joules: number) => EmissionsFigure | null | Promise<EmissionsFigure | null>;
   /** After an interrupt, how long stopWindow() and close() may take in all before we move on (ms). */
   interruptGraceMs?: number;
+  /** SLO targets for goodput (null/absent: none). */
+  slo?: SloTargets | null;
 }
 
 export interface RunResult {
@@ -291,7 +294,7 @@ export async function runBenchmark(opts: RunnerOptions): Promise<RunResult> {
   const durationSeconds = firstDispatchNs === null ? 0 : Number(lastEndNs - firstDispatchNs) / 1e9;
 
   const base = { records: measured, plannedPrompts: opts.prompts.length, warmupRequests: warmupCount, durationSeconds,
-    stopReason, cancelledInFlight, energy: energyWindow, idle };
+    stopReason, cancelledInFlight, energy: energyWindow, idle, slo: opts.slo ?? null };
   let summary = buildSummary({ ...base, emissions: null });
   if (opts.emissions && summary.energy.primary_joules !== null) {
     try {

@@ -5,6 +5,7 @@
 import type { RequestRecord, TokenCountSource } from '../backends/types.js';
 import type { EnergyFigure, EnergyWindowResult, IdleBaseline } from '../energy/types.js';
 import { describe, mean, type Distribution } from './stats.js';
+import { evaluateGoodput, hasSlo, type GoodputSummary, type SloTargets } from './goodput.js';
 
 export interface EmissionsFigure {
   grams: number;
@@ -76,6 +77,8 @@ export interface RunSummary {
   token_count_sources: Partial<Record<TokenCountSource, number>>;
   energy: EnergySummary;
   emissions: EmissionsFigure | null;
+  /** Requests meeting every SLO of the config's `slo` section; null when none is set. */
+  goodput: GoodputSummary | null;
 }
 
 export interface SummaryInput {
@@ -90,6 +93,8 @@ export interface SummaryInput {
   energy: EnergyWindowResult | null;
   idle: IdleBaseline | null;
   emissions: EmissionsFigure | null;
+  /** Service-level objectives for goodput (none set: no goodput figure). */
+  slo?: SloTargets | null;
 }
 
 export const SUMMARY_FORMULAS: Record<string, string> = {
@@ -108,6 +113,7 @@ export const SUMMARY_FORMULAS: Record<string, string> = {
   tokens_per_joule: '(prompt + completion tokens) / primary energy (J)',
   output_tokens_per_joule: 'completion tokens / primary energy (J)',
   co2_emissions_g: 'primary energy (kWh) × grid carbon intensity (g CO2e/kWh)',
+  goodput: 'measured requests meeting every set SLO (TTFT, TPOT, E2E ≤ target; failed requests never do) / duration',
   primary_energy: 'GPU board energy of the GPUs doing the work when measured, else CPU package (+DRAM)',
 };
 
@@ -228,6 +234,7 @@ export function buildSummary(input: SummaryInput): RunSummary {
     token_count_sources: sources,
     energy,
     emissions: input.emissions,
+    goodput: hasSlo(input.slo) ? evaluateGoodput(records, input.slo, duration) : null,
   };
 }
 

@@ -187,7 +187,7 @@ describe('aeb CLI (child processes)', () => {
   it('aeb run against an OpenAI-compatible server prints one JSON object with the old keys and writes results', async () => {
     const out = join(work, 'run-out');
     const r = await aeb('run', '--backend', 'vllm', '--endpoint', `${emu.url}/v1`, '--model', 'emulated-model', '--num-prompts', '3',
-      '--warmup', '0', '--no-energy', '--json', '--output-dir', out, 'name=cli-test');
+      '--warmup', '0', '--no-energy', '--json', '--output-dir', out, '--slo-ttft-ms', '60000', '--slo-e2e-ms', '0.001', 'name=cli-test');
     expect(r.stderr).not.toMatch(/internal error/);
     expect(r.code).toBe(0);
     const lines = r.stdout.trim().split('\n');
@@ -198,6 +198,8 @@ describe('aeb CLI (child processes)', () => {
     for (const k of ['total_duration_seconds', 'avg_latency_seconds', 'avg_total_time', 'avg_time_to_first_token', 'throughput_tokens_per_second']) expect(typeof o.summary[k]).toBe('number');
     expect(o.summary.ttft_ms.count).toBe(3);
     expect(o.summary.gpu_energy_wh).toBeNull();
+    // Goodput from the --slo flags: every TTFT is far under 60 s, no E2E is under 1 µs.
+    expect(o.summary.goodput).toMatchObject({ slo: { ttft_ms: 60000, tpot_ms: null, e2e_ms: 0.001 }, requests_meeting_slo: 0, missed: { ttft: 0, e2e: 3 } });
     const t = await readCsvFile(join(out, 'master_results.csv'));
     expect(t.rows).toHaveLength(1);
     expect(t.rows[0]![MASTER_COLUMNS.indexOf('avg_time_to_first_token')]).toMatch(/^\d+\.\d{4}$/);
@@ -209,6 +211,7 @@ describe('aeb CLI (child processes)', () => {
     expect(report.server_metrics.summary.ttft.count).toBe(3);
     expect(report.server_metrics.summary.ttft.meanMs).toBeCloseTo(50, 6);
     expect(report.client_calibration.requests).toBe(50);
+    expect(report.client_calibration.socketThread).toMatch(/^(worker|main)$/);
     expect(report.client_calibration.clientAddedTtftMs.p50).toBeGreaterThanOrEqual(0);
 
     const rep = await aeb('report', out);

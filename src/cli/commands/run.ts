@@ -21,6 +21,7 @@ export const RUN_FLAG_KEYS: Record<string, string> = {
   concurrency: 'load.concurrency', rate: 'load.rate', arrival: 'load.arrival', burstiness: 'load.burstiness', maxConcurrency: 'load.max_concurrency',
   warmup: 'runner.warmup_requests', maxConsecutiveFailures: 'runner.max_consecutive_failures', idleSeconds: 'metrics.idle_seconds',
   country: 'metrics.country_iso_code', region: 'metrics.region', outputDir: 'results.output_dir', masterCsv: 'results.master_csv',
+  sloTtftMs: 'slo.ttft_ms', sloTpotMs: 'slo.tpot_ms', sloE2eMs: 'slo.e2e_ms',
 };
 
 export function addRunFlags(cmd: Command): Command {
@@ -55,6 +56,9 @@ export function addRunFlags(cmd: Command): Command {
     .option('--region <name>', 'region for grid carbon intensity (e.g. california)')
     .option('--output-dir <dir>', 'results directory (master_results.csv, individual_runs/, logs/)')
     .option('--master-csv <file>', 'master results file (default <output-dir>/master_results.csv)')
+    .option('--slo-ttft-ms <ms>', 'goodput SLO: TTFT at most this many ms', parseNumberOption('slo-ttft-ms'))
+    .option('--slo-tpot-ms <ms>', 'goodput SLO: TPOT at most this many ms', parseNumberOption('slo-tpot-ms'))
+    .option('--slo-e2e-ms <ms>', 'goodput SLO: end-to-end time at most this many ms', parseNumberOption('slo-e2e-ms'))
     .option('--json', 'print one JSON object per run on stdout (logs go to stderr)')
     .option('-q, --quiet', 'no progress or log output');
 }
