@@ -1,6 +1,7 @@
 // Human-readable run summary (aeb run, aeb report): the old headline numbers with the
 // failure count beside every average, then the distributions, energy and formulas.
 import type { Distribution } from '../runner/stats.js';
+import type { IdleBaseline } from '../energy/types.js';
 import type { GoodputSummary } from '../runner/goodput.js';
 import type { RunSummary } from '../runner/summary.js';
 
@@ -10,6 +11,15 @@ function distLine(name: string, d: Distribution): string {
   if (d.count === 0) return `  ${name.padEnd(6)} n/a`;
   const f = (v: number | null) => num(v, 2);
   return `  ${name.padEnd(6)} mean ${f(d.mean)}  median ${f(d.median)}  p90 ${f(d.p90)}  p95 ${f(d.p95)}  p99 ${f(d.p99)}  min ${f(d.min)}  max ${f(d.max)}  std ${f(d.std)}  (n=${d.count}) ms`;
+}
+
+function idleLine(before: IdleBaseline, after: IdleBaseline | null, drift: Record<string, number> | null): string {
+  const parts = Object.entries(before.watts).map(([source, w]) => {
+    const a = after?.watts[source];
+    const d = drift?.[source];
+    return `${source} ${num(w, 1, ' W')}` + (a !== undefined ? ` → ${num(a, 1, ' W')} after (${d !== undefined ? `${d >= 0 ? '+' : ''}${(100 * d).toFixed(1)} %` : 'n/a'})` : '');
+  });
+  return `  idle baseline (${num(before.seconds, 1, ' s')}): ${parts.join('; ') || 'no measured source'}`;
 }
 
 function goodputLine(g: GoodputSummary): string {
@@ -59,6 +69,7 @@ export function formatSummary(title: string, s: RunSummary, errorMessage = ''): 
   } else {
     lines.push('  energy: unavailable (no sensor measured this run)');
   }
+  if (e.idle_baseline) lines.push(idleLine(e.idle_baseline, e.idle_baseline_after ?? null, e.idle_drift ?? null));
   if (e.status !== 'unavailable')
     for (const f of e.figures) lines.push(`    ${f.source}: ${f.status === 'ok' ? `${num(f.joules, 2)} J` : f.status}${f.reason ? ` (${f.reason})` : ''}`);
   return lines.join('\n');

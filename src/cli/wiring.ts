@@ -140,7 +140,7 @@ export async function createEnergyMonitor(config: BenchmarkConfig): Promise<Ener
     const used = nativeDevice(config);
     gpu = { cudaOrdinals: [used.includes(':') ? Number(used.split(':')[1]) : 0] };
   }
-  return m.createEnergyMonitor({ gpu, idleSeconds: config.metrics.idle_seconds });
+  return m.createEnergyMonitor({ gpu, ...(config.metrics.idle_seconds !== null ? { idleSeconds: config.metrics.idle_seconds } : {}) });
 }
 
 export async function emissions(joules: number, config: BenchmarkConfig): Promise<EmissionsFigure | null> {

@@ -73,7 +73,10 @@ const metricsSchema = z.object({
   /** ISO 3166 code (USA, FRA, …) or WORLD; checked against the carbon-intensity table below. */
   country_iso_code: z.string().nullable().default(null),
   region: z.string().nullable().default(null),
-  idle_seconds: z.number().nonnegative().default(0),
+  /** Idle baseline length (s); null = 5 s when a sensor measures energy (GPU, RAPL), else none. */
+  idle_seconds: z.number().nonnegative().nullable().default(null),
+  /** Measure the idle baseline again after the measured phase (drift check). */
+  idle_after: boolish.default(true),
 });
 
 const reporterSchema = z.object({

@@ -226,6 +226,11 @@ class Monitor implements EnergyMonitor {
     return this.sensors.sampler?.timeline() ?? [];
   }
 
+  async measuresEnergy(): Promise<boolean> {
+    const rows = (await Promise.all(this.sensors.probes.map((p) => p.describe()))).flat();
+    return rows.some((r) => r.status === 'ok' && r.method !== 'estimated');
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

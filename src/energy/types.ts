@@ -45,5 +45,10 @@ export interface EnergyMonitor {
   stopWindow(): Promise<EnergyWindowResult>;
   /** Background telemetry timeline (power, utilisation, memory, temperature, clocks). */
   timeline(): unknown[];
+  /**
+   * True when some sensor measures energy (a GPU counter or integrated power, RAPL), not only
+   * the CPU estimate: an idle baseline means something only then. Absent: assume true.
+   */
+  measuresEnergy?(): Promise<boolean>;
   close(): Promise<void>;
 }

@@ -200,7 +200,7 @@ export async function runConfigured(config: BenchmarkConfig, deps: PipelineDeps,
       backend, probes: deps.probes ? await deps.probes(config, backend) : null, prompts, settings, load: plan,
       warmupRequests: config.runner.warmup_requests,
       maxConsecutiveFailures: config.runner.max_consecutive_failures,
-      energy, idleSeconds: config.metrics.idle_seconds, slo: config.slo,
+      energy, idleSeconds: config.metrics.idle_seconds ?? 'auto', idleAfter: config.metrics.idle_after, slo: config.slo,
       ...(deps.signal ? { signal: deps.signal } : {}),
       onRecord: async (r) => {
         await w.write(r);

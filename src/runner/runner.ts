@@ -43,8 +43,13 @@ export interface RunnerOptions {
   /** Requests sent before measuring (cycling through the prompts); recorded with warmup: true. */
   warmupRequests?: number;
   energy?: EnergyMonitor | null;
-  /** Idle baseline length before warmup (0 = none). */
-  idleSeconds?: number;
+  /**
+   * Idle baseline length before warmup (0 = none; 'auto' = AUTO_IDLE_SECONDS when the monitor
+   * measures energy, none when it only estimates).
+   */
+  idleSeconds?: number | 'auto';
+  /** Measure the idle baseline again after the measured phase (not after an interrupt). */
+  idleAfter?: boolean;
   /** Stop issuing after this many failures in a row (0 = never). */
   maxConsecutiveFailures?: number;
   /** Aborting = interrupt: stop issuing, cancel in-flight requests, keep everything finished. */
@@ -116,6 +121,19 @@ async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined>
 
 const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
+/** Idle baseline length of `idleSeconds: 'auto'` on a machine whose sensors measure energy. */
+export const AUTO_IDLE_SECONDS = 5;
+
+/** 'auto' → AUTO_IDLE_SECONDS when a sensor measures energy; an estimate-only idle figure means nothing. */
+async function resolveIdleSeconds(choice: number | 'auto', energy: EnergyMonitor): Promise<number> {
+  if (choice !== 'auto') return choice;
+  try {
+    return energy.measuresEnergy === undefined || (await energy.measuresEnergy()) ? AUTO_IDLE_SECONDS : 0;
+  } catch {
+    return 0;
+  }
+}
+
 function checkOptions(opts: RunnerOptions): { load: LoadPlan; warmupCount: number } {
   if (opts.prompts.length === 0) throw new RunSetupError('the dataset has no prompts to run');
   const load = validateLoadPlan(opts.load ?? { mode: 'sequential' });
@@ -166,6 +184,8 @@ export async function runBenchmark(opts: RunnerOptions): Promise<RunResult> {
   }
 
   let idle: IdleBaseline | null = null;
+  let idleAfter: IdleBaseline | null = null;
+  let idleSeconds = 0;
   let energyWindow: EnergyWindowResult | null = null;
   let stopReason: string | null = null;
   let firstDispatchNs: bigint | null = null;
@@ -182,12 +202,9 @@ export async function runBenchmark(opts: RunnerOptions): Promise<RunResult> {
   };
   try {
     if (opts.probes?.calibrate && !interrupted()) clientCalibration = await probe('client calibration', () => opts.probes!.calibrate!());
-    if (opts.energy && (opts.idleSeconds ?? 0) > 0 && !interrupted()) {
-      try {
-        idle = await raceAbort(opts.energy.measureIdle(opts.idleSeconds!), cancel.signal, () => null);
-      } catch (e) {
-        warnings.push(`idle baseline failed: ${errorText(e)}`);
-      }
+    if (opts.energy && !interrupted()) {
+      idleSeconds = await resolveIdleSeconds(opts.idleSeconds ?? 0, opts.energy);
+      if (idleSeconds > 0) idle = await probe('idle baseline', () => opts.energy!.measureIdle(idleSeconds));
     }
 
     const execute = async (prompt: PromptInput, warmup: boolean, queueMs: number): Promise<RequestRecord | null> => {
@@ -280,6 +297,11 @@ export async function runBenchmark(opts: RunnerOptions): Promise<RunResult> {
         const after = await probe('server metrics scrape', () => metricsProbe.snapshot());
         if (after !== null) serverMetrics = metricsProbe.diff(metricsBefore, after);
       }
+      // The baseline again, now that the device is warm (how far idle power drifted); after
+      // the server scrape, so idle time stays out of its histograms' window.
+      if (opts.energy && opts.idleAfter && idle !== null && !interrupted()) {
+        idleAfter = await probe('idle baseline after the run', () => opts.energy!.measureIdle(idleSeconds));
+      }
     }
   } finally {
     opts.signal?.removeEventListener('abort', onInterrupt);
@@ -294,7 +316,7 @@ export async function runBenchmark(opts: RunnerOptions): Promise<RunResult> {
   const durationSeconds = firstDispatchNs === null ? 0 : Number(lastEndNs - firstDispatchNs) / 1e9;
 
   const base = { records: measured, plannedPrompts: opts.prompts.length, warmupRequests: warmupCount, durationSeconds,
-    stopReason, cancelledInFlight, energy: energyWindow, idle, slo: opts.slo ?? null };
+    stopReason, cancelledInFlight, energy: energyWindow, idle, idleAfter, slo: opts.slo ?? null };
   let summary = buildSummary({ ...base, emissions: null });
   if (opts.emissions && summary.energy.primary_joules !== null) {
     try {

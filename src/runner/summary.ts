@@ -29,7 +29,12 @@ export interface EnergySummary {
   /** Joules behind the derived per-query/per-token figures (GPU when measured, else CPU). */
   primary_joules: number | null;
   figures: EnergyFigure[];
+  /** Idle power before the measured phase; dynamic energy subtracts this one. */
   idle_baseline: IdleBaseline | null;
+  /** The same measurement after the measured phase (null: not taken). */
+  idle_baseline_after: IdleBaseline | null;
+  /** Per source: idle watts after ÷ before − 1 (how far the baseline drifted over the run). */
+  idle_drift: Record<string, number> | null;
 }
 
 export interface RunSummary {
@@ -92,6 +97,8 @@ export interface SummaryInput {
   cancelledInFlight: number;
   energy: EnergyWindowResult | null;
   idle: IdleBaseline | null;
+  /** Idle baseline measured again after the run (optional). */
+  idleAfter?: IdleBaseline | null;
   emissions: EmissionsFigure | null;
   /** Service-level objectives for goodput (none set: no goodput figure). */
   slo?: SloTargets | null;
@@ -137,7 +144,18 @@ function sumKnown(records: readonly RequestRecord[], pick: (r: RequestRecord) =>
  * GPU sensor exists, even when its window is invalid: falling back to the CPU figure would
  * silently change what wh_per_1000_queries means.
  */
-function summariseEnergy(window: EnergyWindowResult | null, idle: IdleBaseline | null): EnergySummary {
+/** Relative change of each source's idle power from before to after the run. */
+function idleDrift(before: IdleBaseline | null, after: IdleBaseline | null): Record<string, number> | null {
+  if (before === null || after === null) return null;
+  const out: Record<string, number> = {};
+  for (const [source, w] of Object.entries(before.watts)) {
+    const a = after.watts[source];
+    if (a !== undefined && w > 0) out[source] = a / w - 1;
+  }
+  return out;
+}
+
+function summariseEnergy(window: EnergyWindowResult | null, idle: IdleBaseline | null, idleAfter: IdleBaseline | null): EnergySummary {
   const figures = window?.figures ?? [];
   const present = (f: EnergyFigure) => f.status !== 'unavailable';
   const gpu = figures.filter((f) => f.scope === 'gpu' && present(f));
@@ -161,6 +179,8 @@ function summariseEnergy(window: EnergyWindowResult | null, idle: IdleBaseline |
     primary_joules: primaryJoules,
     figures,
     idle_baseline: idle,
+    idle_baseline_after: idleAfter,
+    idle_drift: idleDrift(idle, idleAfter),
   };
 }
 
@@ -189,7 +209,7 @@ export function buildSummary(input: SummaryInput): RunSummary {
   const icl = ok.flatMap((r) => r.iclMs);
   const chunks = ok.reduce((s, r) => s + r.iclMs.length + (r.ttftMs !== null ? 1 : 0), 0);
 
-  const energy = summariseEnergy(input.energy, input.idle);
+  const energy = summariseEnergy(input.energy, input.idle, input.idleAfter ?? null);
   const primaryWh = energy.primary_joules === null ? null : energy.primary_joules / 3600;
   const perQuery = records.length ? div(primaryWh, records.length) : null;
   const avgTotal = msToS(mean(totalTimeMs));

@@ -59,6 +59,16 @@ describe('energy monitor (in-memory NVML)', () => {
     expect(nvml.openSessions()).toBe(0);
   });
 
+  it('measuresEnergy(): true with a GPU counter, false when only the CPU estimate is left', async () => {
+    const nvml = memoryNvml([h200(0, { energyMj: [0, 1000, 2000, 3000], powerMw: [90_000] })]);
+    const gpu = await createEnergyMonitor({ nvml: nvml.provider, raplRoot: noRapl, sampleHz: 0, env: {} });
+    expect(await gpu.measuresEnergy!()).toBe(true);
+    await gpu.close();
+    const estimateOnly = await createEnergyMonitor({ gpu: false, raplRoot: noRapl, sampleHz: 0, busyCpuMs: busyClock(1), env: {} });
+    expect(await estimateOnly.measuresEnergy!()).toBe(false);
+    await estimateOnly.close();
+  });
+
   it('subtracts idle power only when the window used the same method as the baseline', async () => {
     // Idle: counter works (start 0, end 1000). Window: counter fails, power is integrated.
     const nvml = memoryNvml([h200(0, { energyMj: [0, 1000, { error: 3 }], powerMw: [100_000] })]);

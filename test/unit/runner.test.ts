@@ -1,7 +1,7 @@
 import { expect, it } from 'vitest';
 import type { RequestRecord } from '../../src/backends/types.js';
 import type { EnergyMonitor, EnergyWindowResult } from '../../src/energy/types.js';
-import { runBenchmark, RunSetupError } from '../../src/runner/runner.js';
+import { AUTO_IDLE_SECONDS, runBenchmark, RunSetupError } from '../../src/runner/runner.js';
 import { runErrorMessage } from '../../src/results/master-csv.js';
 import { promptsOf, scriptedBackend } from '../helpers/scripted-backend.js';
 
@@ -85,6 +85,46 @@ it('runs the energy window around the measured phase only, with the idle baselin
   expect(r.summary.wh_per_1000_queries).toBe(500);
   expect(r.summary.co2_emissions_g).toBeCloseTo(0.8, 12);
   expect(r.summary.energy.idle_baseline).toEqual({ seconds: 2, watts: { 'GPU 0': 50 } });
+});
+
+it('measures the idle baseline again after the run and reports the drift; auto length follows the sensors', async () => {
+  const calls: string[] = [];
+  const window: EnergyWindowResult = {
+    label: 'measured', startNs: 0n, endNs: 1n, seconds: 1, gpuJoules: 100, cpuJoules: null,
+    figures: [{ scope: 'gpu', method: 'counter', status: 'ok', source: 'GPU 0', joules: 100 }],
+  };
+  const monitorWith = (measures: boolean): EnergyMonitor => {
+    let idleCalls = 0;
+    const backendCalls = () => calls.filter((c) => c === 'generate').length;
+    return {
+      measuresEnergy: async () => measures,
+      measureIdle: async (sec) => {
+        calls.push(`idle ${sec} after ${backendCalls()}`);
+        return { seconds: sec, watts: { 'GPU 0': idleCalls++ === 0 ? 50 : 60 } };
+      },
+      startWindow: async () => undefined,
+      stopWindow: async () => window,
+      timeline: () => [],
+      close: async () => undefined,
+    };
+  };
+  const backend = scriptedBackend();
+  const generate = backend.generate.bind(backend);
+  backend.generate = (...a: Parameters<typeof generate>) => {
+    calls.push('generate');
+    return generate(...a);
+  };
+  const r = await runBenchmark({ backend, prompts: promptsOf(3), settings, warmupRequests: 0, energy: monitorWith(true), idleSeconds: 'auto', idleAfter: true });
+  expect(calls.filter((c) => c.startsWith('idle'))).toEqual([`idle ${AUTO_IDLE_SECONDS} after 0`, `idle ${AUTO_IDLE_SECONDS} after 3`]);
+  expect(r.summary.energy.idle_baseline?.watts).toEqual({ 'GPU 0': 50 });
+  expect(r.summary.energy.idle_baseline_after?.watts).toEqual({ 'GPU 0': 60 });
+  expect(r.summary.energy.idle_drift!['GPU 0']).toBeCloseTo(0.2, 12);
+
+  calls.length = 0;
+  const estimateOnly = await runBenchmark({ backend, prompts: promptsOf(2), settings, warmupRequests: 0, energy: monitorWith(false), idleSeconds: 'auto', idleAfter: true });
+  expect(calls.filter((c) => c.startsWith('idle'))).toEqual([]); // an estimate-only idle figure means nothing
+  expect(estimateOnly.summary.energy.idle_baseline).toBeNull();
+  expect(estimateOnly.summary.energy.idle_drift).toBeNull();
 });
 
 it('adds the load driver queue time to each record and measures duration from first dispatch', async () => {

@@ -108,3 +108,13 @@ it('uses the CPU figure as primary only when no GPU sensor exists', () => {
   expect(s.avg_energy_per_prompt_wh).toBeCloseTo(396 / 3600 / 2, 12); // failed request in the denominator
   expect(s.tokens_per_joule).toBeCloseTo(4 / 396, 12);
 });
+
+it('prints the idle baseline before and after the run with its drift', async () => {
+  const { formatSummary } = await import('../../src/cli/summary-text.js');
+  const s = buildSummary({
+    records: [rec(0, true, 5, 10, 1, 3)], plannedPrompts: 1, warmupRequests: 0, durationSeconds: 1, stopReason: null, cancelledInFlight: 0,
+    energy, idle: { seconds: 2, watts: { 'GPU 0': 50 } }, idleAfter: { seconds: 2, watts: { 'GPU 0': 45 } }, emissions: null,
+  });
+  expect(s.energy.idle_drift).toEqual({ 'GPU 0': -0.1 });
+  expect(formatSummary('run', s)).toContain('idle baseline (2.0 s): GPU 0 50.0 W → 45.0 W after (-10.0 %)');
+});
