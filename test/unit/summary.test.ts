@@ -115,6 +115,6 @@ it('prints the idle baseline before and after the run with its drift', async () 
     records: [rec(0, true, 5, 10, 1, 3)], plannedPrompts: 1, warmupRequests: 0, durationSeconds: 1, stopReason: null, cancelledInFlight: 0,
     energy, idle: { seconds: 2, watts: { 'GPU 0': 50 } }, idleAfter: { seconds: 2, watts: { 'GPU 0': 45 } }, emissions: null,
   });
-  expect(s.energy.idle_drift).toEqual({ 'GPU 0': -0.1 });
+  expect(s.energy.idle_drift!['GPU 0']).toBeCloseTo(-0.1, 12);
   expect(formatSummary('run', s)).toContain('idle baseline (2.0 s): GPU 0 50.0 W → 45.0 W after (-10.0 %)');
 });
