@@ -487,7 +487,8 @@ struct AttentionRegion {
   const float* v_cache;
   float* out;           // [heads, D]
   float* scores;        // [heads, S_max]
-  int64_t heads, group, head_dim, max_seq, length;
+  int64_t heads, group, head_dim, max_seq;
+  int64_t first, length;  // attends to cache positions [first, first + length)
   float scale;
 
   // One chunk per head.
@@ -497,8 +498,8 @@ struct AttentionRegion {
     {
       const int64_t kv = h / a->group;
       const float* qh = a->q + h * D;
-      const float* kbase = a->k_cache + kv * a->max_seq * D;
-      const float* vbase = a->v_cache + kv * a->max_seq * D;
+      const float* kbase = a->k_cache + (kv * a->max_seq + a->first) * D;
+      const float* vbase = a->v_cache + (kv * a->max_seq + a->first) * D;
       float* sc = a->scores + h * a->max_seq;
       float mx = -INFINITY;
       for (int64_t t = 0; t < a->length; ++t) {
@@ -608,10 +609,12 @@ struct CpuDecoder::Impl {
         std::memcpy(L.k_cache + (kv * s.max_seq_len + pos) * D, kh, sizeof(float) * static_cast<size_t>(D));
         std::memcpy(L.v_cache + (kv * s.max_seq_len + pos) * D, vbuf.data() + kv * D, sizeof(float) * static_cast<size_t>(D));
       }
+      const int64_t first = s.sliding_window > 0 ? std::max<int64_t>(0, pos + 1 - s.sliding_window) : 0;
+      const int64_t span = pos + 1 - first;
       AttentionRegion attn{k.dot, q.data(), L.k_cache, L.v_cache, att.data(), scores.data(),
-                           s.num_heads, s.num_heads / s.num_kv_heads, D, s.max_seq_len, pos + 1,
+                           s.num_heads, s.num_heads / s.num_kv_heads, D, s.max_seq_len, first, span,
                            1.0f / std::sqrt(static_cast<float>(D))};
-      pool.run(threads_for(2 * (pos + 1) * q_out), s.num_heads, &AttentionRegion::run, &attn);
+      pool.run(threads_for(2 * span * q_out), s.num_heads, &AttentionRegion::run, &attn);
 
       RowsRegion o{dot4, s.weight_type, q_out,
                    {{L.wo, att.data(), permute_for_bf16(s.weight_type, att.data(), q_out, xp_buf), x.data(), L.bo, H, true}}, 1, H};

@@ -100,6 +100,19 @@ at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b)
   return b.defined() ? at::linear(x, w, b) : at::linear(x, w);
 }
 
+// Prefill (T == S, positions from 0) under a sliding window: query i sees keys j with
+// i - window < j <= i. Plain math with an explicit band mask (softmax in f32), the same on
+// every torch version; only prompts longer than the window take this path.
+at::Tensor banded_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t window) {
+  const int64_t T = q.size(-2), S = k.size(-2);
+  at::Tensor scores = at::matmul(q, k.transpose(-2, -1)).to(at::kFloat) / std::sqrt(static_cast<double>(q.size(-1)));
+  at::Tensor i = at::arange(T, scores.options().dtype(at::kLong)).unsqueeze(1);
+  at::Tensor j = at::arange(S, scores.options().dtype(at::kLong)).unsqueeze(0);
+  at::Tensor hidden = j.gt(i).logical_or(j.le(i - window));
+  scores = scores.masked_fill(hidden, -std::numeric_limits<double>::infinity());
+  return at::matmul(at::softmax(scores, -1).to(q.scalar_type()), v);
+}
+
 // q: [1, heads, T, D]; k, v: [1, heads, S, D]. Causal only for T == S (prefill from 0).
 at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, bool causal) {
 #if TORCH_VERSION_MAJOR >= 2
@@ -275,8 +288,12 @@ class TransformerModel final : public StepModel {
       at::Tensor vc = v_cache_[l];
       kc.narrow(1, pos0, T).copy_(k.transpose(0, 1));
       vc.narrow(1, pos0, T).copy_(v.transpose(0, 1));
-      at::Tensor keys = kc.narrow(1, 0, S).to(dtype_);  // [nkv, S, D]
-      at::Tensor values = vc.narrow(1, 0, S).to(dtype_);
+      // Decode under a sliding window reads only the last `window` positions of the cache.
+      const int64_t window = cfg_.sliding_window;
+      const int64_t first = T == 1 && window > 0 ? std::max<int64_t>(0, S - window) : 0;
+      const int64_t span = S - first;
+      at::Tensor keys = kc.narrow(1, first, span).to(dtype_);  // [nkv, span, D]
+      at::Tensor values = vc.narrow(1, first, span).to(dtype_);
       const int64_t group = nh / nkv;
       at::Tensor o;
       if (T == 1 && group > 1) {
@@ -288,10 +305,13 @@ class TransformerModel final : public StepModel {
         o = at::matmul(probs, values).reshape({1, nh * D});
       } else {
         if (group != 1) {
-          keys = keys.unsqueeze(1).expand({nkv, group, S, D}).reshape({nh, S, D});
-          values = values.unsqueeze(1).expand({nkv, group, S, D}).reshape({nh, S, D});
+          keys = keys.unsqueeze(1).expand({nkv, group, span, D}).reshape({nh, span, D});
+          values = values.unsqueeze(1).expand({nkv, group, span, D}).reshape({nh, span, D});
         }
-        at::Tensor attn = attention(q.transpose(0, 1).unsqueeze(0), keys.unsqueeze(0), values.unsqueeze(0), T > 1);
+        at::Tensor qh = q.transpose(0, 1).unsqueeze(0);
+        at::Tensor attn = T > 1 && window > 0 && S > window
+                              ? banded_attention(qh, keys.unsqueeze(0), values.unsqueeze(0), window)
+                              : attention(qh, keys.unsqueeze(0), values.unsqueeze(0), T > 1);
         o = attn.squeeze(0).transpose(0, 1).reshape({T, nh * D});
       }
       x = x + linear(o, L.wo, L.bo);
@@ -321,6 +341,7 @@ class TransformerModel final : public StepModel {
     s.num_kv_heads = cfg_.num_kv_heads;
     s.head_dim = cfg_.head_dim;
     s.max_seq_len = max_seq_len_;
+    s.sliding_window = cfg_.sliding_window;
     s.rms_norm_eps = static_cast<float>(cfg_.rms_norm_eps);
     s.threads = threads_;
     s.embed = embed_.data_ptr();
@@ -410,12 +431,12 @@ std::unique_ptr<Model> load_model(const LoadOptions& options) {
     const at::Device device = resolve_device(options.device);
     const at::ScalarType dtype = resolve_dtype(options.dtype, device);
     int64_t limit = cfg.max_position_embeddings;
-    if (cfg.sliding_window > 0) limit = std::min(limit, cfg.sliding_window);
+    if (cfg.partial_sliding_window > 0) limit = std::min(limit, cfg.partial_sliding_window);
     int64_t max_seq_len = options.max_seq_len == 0 ? std::min(limit, kDefaultMaxSeqLen) : options.max_seq_len;
     if (max_seq_len > limit)
       throw EngineError("INVALID_ARGUMENT", "max_seq_len " + std::to_string(max_seq_len) + " exceeds the model's limit of " +
                                                 std::to_string(limit) +
-                                                (cfg.sliding_window > 0 ? " (sliding-window attention is not implemented)" : " (max_position_embeddings)"));
+                                                (cfg.partial_sliding_window > 0 ? " (sliding-window attention on some layers, use_sliding_window with max_window_layers, is not implemented)" : " (max_position_embeddings)"));
     const int threads = resolve_threads(options.threads);
 
     const int64_t elt = dtype == at::kFloat ? 4 : 2;

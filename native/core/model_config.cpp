@@ -182,13 +182,15 @@ ModelConfig read_model_config(const std::string& dir) {
     c.o_bias = attention_bias;
   }
 
-  // Sliding-window attention only matters past the window; the loader caps max_seq_len there.
-  if (c.architecture == "MistralForCausalLM" && r.get("sliding_window") != nullptr) {
+  // Mistral: a window on every layer (sliding_window: null means full attention).
+  if (c.architecture == "MistralForCausalLM" && r.get("sliding_window") != nullptr && !r.get("sliding_window")->is_null()) {
     c.sliding_window = r.positive_int("sliding_window");
   }
+  // Qwen2/Qwen3: a window on the layers from max_window_layers on; only matters past the
+  // window, where the loader stops (not implemented).
   if ((c.architecture == "Qwen2ForCausalLM" || c.architecture == "Qwen3ForCausalLM") &&
       r.bool_or("use_sliding_window", false) && r.get("sliding_window") != nullptr) {
-    c.sliding_window = r.positive_int("sliding_window");
+    c.partial_sliding_window = r.positive_int("sliding_window");
   }
 
   if (const json::Value* rs = r.get("rope_scaling")) {

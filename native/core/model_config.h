@@ -29,7 +29,12 @@ struct ModelConfig {
   double rope_theta = 10000.0;
   RopeScaling rope_scaling;
   int64_t max_position_embeddings = 0;
-  int64_t sliding_window = 0;  // 0 = full attention
+  // Each query attends to the last `sliding_window` positions, itself included (HF's
+  // kv_idx > q_idx - sliding_window); 0 = full attention. Applied to every layer (Mistral).
+  int64_t sliding_window = 0;
+  // Qwen2/Qwen3 with use_sliding_window: windowed on some layers only (max_window_layers);
+  // not implemented, so the loader caps max_seq_len at this window. 0 = none.
+  int64_t partial_sliding_window = 0;
   bool tie_word_embeddings = false;
   bool qkv_bias = false;       // Qwen2 always; Llama with attention_bias
   bool o_bias = false;         // Llama with attention_bias

@@ -19,6 +19,9 @@ const VARIANTS: { label: string; cfg: TinyConfig; bf16Weights?: boolean }[] = [
   { label: 'Llama MHA, tied, linear RoPE scaling', cfg: { ...base, architecture: 'LlamaForCausalLM', kvHeads: 2, tie: true,
     extraConfig: { rope_scaling: { type: 'linear', factor: 2 } } } },
   { label: 'Mistral', cfg: { ...base, architecture: 'MistralForCausalLM', tie: false, extraConfig: { sliding_window: 4096 } } },
+  // A window shorter than the prompt: the prefill's band mask and the decode's window both matter.
+  { label: 'Mistral, sliding window 3', cfg: { ...base, architecture: 'MistralForCausalLM', tie: false, extraConfig: { sliding_window: 3 } } },
+  { label: 'Mistral, sliding window 3, MHA', cfg: { ...base, architecture: 'MistralForCausalLM', kvHeads: 2, tie: true, extraConfig: { sliding_window: 3 } } },
   { label: 'Qwen2 (q/k/v bias)', cfg: { ...base, architecture: 'Qwen2ForCausalLM', tie: true, extraConfig: { rope_theta: 1000000 } } },
   { label: 'Qwen3 (q/k norm, head_dim 12)', cfg: { ...base, architecture: 'Qwen3ForCausalLM', headDim: 12, tie: false } },
   // Large enough that the CPU kernels split rows across both threads.
@@ -74,6 +77,8 @@ function invFreq(cfg: Record<string, any>, D: number): number[] {
 function referenceLogits(c: TinyConfig, w: W, ids: number[]): Float64Array {
   const cfg = configJson(c);
   const H = c.hidden, D = c.headDim ?? H / c.heads, group = c.heads / c.kvHeads, eps = 1e-5;
+  // HF Mistral: position i attends to keys j with i - window < j <= i.
+  const window = c.architecture === 'MistralForCausalLM' && typeof cfg.sliding_window === 'number' ? cfg.sliding_window : Infinity;
   const freqs = invFreq(cfg, D);
   const rope = (v: Float64Array, pos: number) => {
     for (let i = 0; i < D / 2; i++) {
@@ -108,15 +113,16 @@ function referenceLogits(c: TinyConfig, w: W, ids: number[]): Float64Array {
       const att = new Float64Array(c.heads * D);
       for (let hd = 0; hd < c.heads; hd++) {
         const kv = Math.floor(hd / group);
-        const scores = Array.from({ length: pos + 1 }, (_, t) => {
+        const first = Math.max(0, pos - window + 1);
+        const scores = Array.from({ length: pos + 1 - first }, (_, i) => {
           let s = 0;
-          for (let d = 0; d < D; d++) s += qs[pos]![hd]![d]! * ks[t]![kv]![d]!;
+          for (let d = 0; d < D; d++) s += qs[pos]![hd]![d]! * ks[first + i]![kv]![d]!;
           return s / Math.sqrt(D);
         });
         const mx = Math.max(...scores);
         const e = scores.map((s) => Math.exp(s - mx));
         const tot = e.reduce((a, b) => a + b, 0);
-        for (let t = 0; t <= pos; t++) for (let d = 0; d < D; d++) att[hd * D + d]! += (e[t]! / tot) * vs[t]![kv]![d]!;
+        for (let i = 0; i < e.length; i++) for (let d = 0; d < D; d++) att[hd * D + d]! += (e[i]! / tot) * vs[first + i]![kv]![d]!;
       }
       const o = matvec(vec(w, `${p}self_attn.o_proj.weight`), att, H);
       const x1 = x.map((v, i) => v + o[i]!);

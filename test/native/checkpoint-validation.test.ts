@@ -154,6 +154,21 @@ describe.skipIf(SKIP_NATIVE)('checkpoint validation', () => {
       if (!nativeRuntimeInfo().cudaAvailable) await expectCode(valid, 'DEVICE_UNAVAILABLE', /CUDA/, { device: 'cuda' });
       await expectCode(valid, 'INVALID_ARGUMENT', /max_seq_len/, { maxSeqLen: 65 });
     });
+
+    it('sliding windows: Mistral runs past its window; Qwen2 windows on some layers stop at the window with the reason', async () => {
+      const mistral = join(root, `mistral-window-${counter++}`);
+      await mkdir(mistral);
+      const mcfg = { ...TINY_LLAMA, architecture: 'MistralForCausalLM' as const, extraConfig: { sliding_window: 8 } };
+      await writeTinyCheckpoint(mistral, mcfg, tinyTensors(mcfg));
+      const m = await loadModel(mistral, { threads: 1, maxSeqLen: 64 });
+      expect(m.info.maxSeqLen).toBe(64);
+      m.dispose();
+      const qwen = join(root, `qwen2-window-${counter++}`);
+      await mkdir(qwen);
+      const qcfg = { ...TINY_LLAMA, architecture: 'Qwen2ForCausalLM' as const, extraConfig: { use_sliding_window: true, sliding_window: 8, max_window_layers: 0 } };
+      await writeTinyCheckpoint(qwen, qcfg, tinyTensors(qcfg));
+      await expectCode(qwen, 'INVALID_ARGUMENT', /max_seq_len 16 exceeds the model's limit of 8 \(sliding-window attention on some layers.*max_window_layers.*not implemented\)/, { maxSeqLen: 16 });
+    });
   });
 
   describe('sharded checkpoints', () => {
