@@ -2,7 +2,7 @@
 // libtorch and a GPU is visible (the GPU device run: scripts/gpu-check.sh). CI machines have
 // no GPU, so this suite is skipped there — the condition below is one CI cannot meet.
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +11,8 @@ import { convertLlama2c } from '../../src/convert/llama2c.js';
 import { loadModel, type NativeModel } from '../../src/engine/index.js';
 import { nativeRuntimeInfo } from '../../src/native/index.js';
 import { stories260kDir } from '../helpers/fixtures.js';
+import { TINY_LLAMA, tinyTensors, writeTinyCheckpoint } from '../native/checkpoint-helpers.js';
+import { GPT2_TINY, gpt2ReferenceGreedy, gpt2ReferenceLogits, writeGpt2Checkpoint } from '../native/helpers/gpt2-fixtures.js';
 
 function cudaAvailable(): boolean {
   try {
@@ -114,5 +116,52 @@ describe.skipIf(!cudaAvailable())('CUDA engine (stories260K)', () => {
 
   it('rejects a CUDA ordinal that does not exist with DEVICE_UNAVAILABLE', async () => {
     await expect(loadModel(dir, { device: 'cuda:4096' })).rejects.toMatchObject({ code: 'DEVICE_UNAVAILABLE' });
+  });
+});
+
+// Code paths the stories260K checks do not reach: Mistral's sliding window (band-masked
+// prefill, windowed decode) and GPT-2, each against its float64 TypeScript reference.
+describe.skipIf(!cudaAvailable())('CUDA engine (sliding window, GPT-2)', () => {
+  let root: string;
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), 'aeb-gpu-arch-'));
+  });
+  afterAll(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('Mistral with a window shorter than the prompt: CUDA logits match the CPU engine and greedy ids agree', async () => {
+    const cfg = { ...TINY_LLAMA, layers: 2, architecture: 'MistralForCausalLM' as const, extraConfig: { sliding_window: 3 } };
+    const dir = join(root, 'mistral');
+    await mkdir(dir);
+    await writeTinyCheckpoint(dir, cfg, tinyTensors(cfg));
+    const prompt = [1, 7, 3, 30, 12, 5];
+    const opts = { maxNewTokens: 16, stopIds: [], returnFirstLogits: true };
+    const cpu = await loadModel(dir, { device: 'cpu', dtype: 'f32', threads: 1 });
+    const gpu = await loadModel(dir, { device: 'cuda', dtype: 'f32' });
+    try {
+      const a = await cpu.generate(prompt, opts).result;
+      const b = await gpu.generate(prompt, opts).result;
+      expect(maxAbsError(b.firstLogits!, Array.from(a.firstLogits!))).toBeLessThan(1e-4);
+      expect(leadingMatches(b.ids, a.ids)).toBeGreaterThanOrEqual(8);
+    } finally {
+      cpu.dispose();
+      gpu.dispose();
+    }
+  });
+
+  it('GPT-2: CUDA logits within 1e-4 of the float64 reference, greedy ids equal', async () => {
+    const dir = join(root, 'gpt2');
+    await writeGpt2Checkpoint(dir, GPT2_TINY);
+    const prompt = [3, 17, 42];
+    const model = await loadModel(dir, { device: 'cuda', dtype: 'f32' });
+    try {
+      const r = await model.generate(prompt, { maxNewTokens: 10, stopIds: [], returnFirstLogits: true }).result;
+      expect(maxAbsError(r.firstLogits!, Array.from(gpt2ReferenceLogits(GPT2_TINY, prompt)))).toBeLessThan(1e-4);
+      const ref = gpt2ReferenceGreedy(GPT2_TINY, prompt, 10);
+      if (ref.minGap > 1e-3) expect(r.ids).toEqual(ref.ids);
+    } finally {
+      model.dispose();
+    }
   });
 });
