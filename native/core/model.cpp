@@ -102,15 +102,26 @@ at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b)
 
 // Prefill (T == S, positions from 0) under a sliding window: query i sees keys j with
 // i - window < j <= i. Plain math with an explicit band mask (softmax in f32), the same on
-// every torch version; only prompts longer than the window take this path.
+// every torch version; only prompts longer than the window take this path. Queries go in
+// blocks of kBandRows against just the keys their band reaches, so memory stays
+// heads x kBandRows x (kBandRows + window) scores instead of heads x T x T.
 at::Tensor banded_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t window) {
-  const int64_t T = q.size(-2), S = k.size(-2);
-  at::Tensor scores = at::matmul(q, k.transpose(-2, -1)).to(at::kFloat) / std::sqrt(static_cast<double>(q.size(-1)));
-  at::Tensor i = at::arange(T, scores.options().dtype(at::kLong)).unsqueeze(1);
-  at::Tensor j = at::arange(S, scores.options().dtype(at::kLong)).unsqueeze(0);
-  at::Tensor hidden = j.gt(i).logical_or(j.le(i - window));
-  scores = scores.masked_fill(hidden, -std::numeric_limits<double>::infinity());
-  return at::matmul(at::softmax(scores, -1).to(q.scalar_type()), v);
+  constexpr int64_t kBandRows = 256;
+  const int64_t T = q.size(-2);
+  const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
+  std::vector<at::Tensor> blocks;
+  for (int64_t r0 = 0; r0 < T; r0 += kBandRows) {
+    const int64_t rows = std::min(kBandRows, T - r0);
+    const int64_t k0 = std::max<int64_t>(0, r0 - window + 1);
+    const int64_t keys = r0 + rows - k0;
+    at::Tensor kb = k.narrow(-2, k0, keys);
+    at::Tensor scores = at::matmul(q.narrow(-2, r0, rows), kb.transpose(-2, -1)).to(at::kFloat).mul_(scale);
+    at::Tensor i = at::arange(r0, r0 + rows, scores.options().dtype(at::kLong)).unsqueeze(1);
+    at::Tensor j = at::arange(k0, k0 + keys, scores.options().dtype(at::kLong)).unsqueeze(0);
+    scores.masked_fill_(j.gt(i).logical_or(j.le(i - window)), -std::numeric_limits<double>::infinity());
+    blocks.push_back(at::matmul(at::softmax(scores, -1).to(q.scalar_type()), v.narrow(-2, k0, keys)));
+  }
+  return at::cat(blocks, -2);
 }
 
 // q: [1, heads, T, D]; k, v: [1, heads, S, D]. Causal only for T == S (prefill from 0).

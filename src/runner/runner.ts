@@ -125,11 +125,12 @@ const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
 export const AUTO_IDLE_SECONDS = 5;
 
 /** 'auto' → AUTO_IDLE_SECONDS when a sensor measures energy; an estimate-only idle figure means nothing. */
-async function resolveIdleSeconds(choice: number | 'auto', energy: EnergyMonitor): Promise<number> {
+async function resolveIdleSeconds(choice: number | 'auto', energy: EnergyMonitor, warnings: string[]): Promise<number> {
   if (choice !== 'auto') return choice;
   try {
     return energy.measuresEnergy === undefined || (await energy.measuresEnergy()) ? AUTO_IDLE_SECONDS : 0;
-  } catch {
+  } catch (e) {
+    warnings.push(`idle baseline skipped: could not tell whether a sensor measures energy (${errorText(e)})`);
     return 0;
   }
 }
@@ -203,7 +204,7 @@ export async function runBenchmark(opts: RunnerOptions): Promise<RunResult> {
   try {
     if (opts.probes?.calibrate && !interrupted()) clientCalibration = await probe('client calibration', () => opts.probes!.calibrate!());
     if (opts.energy && !interrupted()) {
-      idleSeconds = await resolveIdleSeconds(opts.idleSeconds ?? 0, opts.energy);
+      idleSeconds = await resolveIdleSeconds(opts.idleSeconds ?? 0, opts.energy, warnings);
       if (idleSeconds > 0) idle = await probe('idle baseline', () => opts.energy!.measureIdle(idleSeconds));
     }
 

@@ -138,12 +138,6 @@ function sumKnown(records: readonly RequestRecord[], pick: (r: RequestRecord) =>
   return s;
 }
 
-/**
- * GPU and CPU totals come from the window (the monitor nulls a total when one of its parts
- * is invalid: a partial sum would understate). The primary figure is the GPU one whenever a
- * GPU sensor exists, even when its window is invalid: falling back to the CPU figure would
- * silently change what wh_per_1000_queries means.
- */
 /** Relative change of each source's idle power from before to after the run. */
 function idleDrift(before: IdleBaseline | null, after: IdleBaseline | null): Record<string, number> | null {
   if (before === null || after === null) return null;
@@ -155,6 +149,12 @@ function idleDrift(before: IdleBaseline | null, after: IdleBaseline | null): Rec
   return out;
 }
 
+/**
+ * GPU and CPU totals come from the window (the monitor nulls a total when one of its parts
+ * is invalid: a partial sum would understate). The primary figure is the GPU one whenever a
+ * GPU sensor exists, even when its window is invalid: falling back to the CPU figure would
+ * silently change what wh_per_1000_queries means.
+ */
 function summariseEnergy(window: EnergyWindowResult | null, idle: IdleBaseline | null, idleAfter: IdleBaseline | null): EnergySummary {
   const figures = window?.figures ?? [];
   const present = (f: EnergyFigure) => f.status !== 'unavailable';

@@ -13,7 +13,7 @@ import { SKIP_NATIVE } from './helpers/fixtures.js';
 
 
 const base = { hidden: 16, layers: 2, heads: 2, kvHeads: 1, intermediate: 24, vocab: 32, maxPos: 64 } as const;
-const VARIANTS: { label: string; cfg: TinyConfig; bf16Weights?: boolean }[] = [
+const VARIANTS: { label: string; cfg: TinyConfig; bf16Weights?: boolean; prompt?: number[] }[] = [
   { label: 'Llama GQA, untied, llama3 RoPE scaling', cfg: { ...base, architecture: 'LlamaForCausalLM', tie: false,
     extraConfig: { rope_scaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 64 } } } },
   { label: 'Llama MHA, tied, linear RoPE scaling', cfg: { ...base, architecture: 'LlamaForCausalLM', kvHeads: 2, tie: true,
@@ -22,6 +22,10 @@ const VARIANTS: { label: string; cfg: TinyConfig; bf16Weights?: boolean }[] = [
   // A window shorter than the prompt: the prefill's band mask and the decode's window both matter.
   { label: 'Mistral, sliding window 3', cfg: { ...base, architecture: 'MistralForCausalLM', tie: false, extraConfig: { sliding_window: 3 } } },
   { label: 'Mistral, sliding window 3, MHA', cfg: { ...base, architecture: 'MistralForCausalLM', kvHeads: 2, tie: true, extraConfig: { sliding_window: 3 } } },
+  // A 513-token prompt: the band-masked prefill runs in query blocks of 256, and the last
+  // position (whose logits are compared) is the first row of the third block.
+  { label: 'Mistral, sliding window 100, 513-token prompt', prompt: Array.from({ length: 513 }, (_, i) => (i * 7 + 3) % 32),
+    cfg: { ...base, architecture: 'MistralForCausalLM', maxPos: 640, tie: false, extraConfig: { sliding_window: 100 } } },
   { label: 'Qwen2 (q/k/v bias)', cfg: { ...base, architecture: 'Qwen2ForCausalLM', tie: true, extraConfig: { rope_theta: 1000000 } } },
   { label: 'Qwen3 (q/k norm, head_dim 12)', cfg: { ...base, architecture: 'Qwen3ForCausalLM', headDim: 12, tie: false } },
   // Large enough that the CPU kernels split rows across both threads.
@@ -152,7 +156,7 @@ let root: string;
 beforeAll(async () => { root = await mkdtemp(join(tmpdir(), 'aeb-arch-')); });
 afterAll(async () => { await rm(root, { recursive: true, force: true }); });
 
-describe.skipIf(SKIP_NATIVE).each(VARIANTS)('$label', ({ cfg, bf16Weights }) => {
+describe.skipIf(SKIP_NATIVE).each(VARIANTS)('$label', ({ cfg, bf16Weights, prompt: variantPrompt }) => {
   let dir: string;
   let weights: W;
   beforeAll(async () => {
@@ -175,7 +179,7 @@ describe.skipIf(SKIP_NATIVE).each(VARIANTS)('$label', ({ cfg, bf16Weights }) => 
     try {
       expect(model.info.architecture).toBe(cfg.architecture);
       expect(model.info.headDim).toBe(cfg.headDim ?? cfg.hidden / cfg.heads);
-      const prompt = [1, 7, 3, 30, 12];
+      const prompt = variantPrompt ?? [1, 7, 3, 30, 12];
       const r = await model.generate(prompt, { maxNewTokens: 12, stopIds: [], returnFirstLogits: true }).result;
       const first = referenceLogits(cfg, weights, prompt);
       let maxErr = 0;

@@ -39,8 +39,10 @@ const cases: Record<string, Case> = {
   'CRLF': { spec: { ...base, lineEnding: '\r\n' } },
   'bare CR': { spec: { ...base, lineEnding: '\r' } },
   'no space after data:': { spec: { ...base, dataSpace: false } },
+  // One byte per write, 1 ms apart: a real server's bytes arrive spread out, and an emulator
+  // in this very process writing in a tight loop would starve the socket thread on 2 cores.
   'one-byte fragmentation': {
-    spec: { tokens: ['a', 'é'], firstTokenDelayMs: FIRST_MS, continuousUsage: false, fragmentBytes: 1, fragmentDelayMs: 0 },
+    spec: { tokens: ['a', 'é'], firstTokenDelayMs: FIRST_MS, continuousUsage: false, fragmentBytes: 1, fragmentDelayMs: 1 },
   },
   'multi-line data': { spec: { ...base, multiLineData: true } },
   'DONE variants': { spec: { ...base, done: 'data:   [DONE]' } },

@@ -42,10 +42,18 @@ const AFTER_DONE_GRACE_MS = 2_000;
 /** Most bytes kept of a non-200 body. */
 const MAX_ERROR_BODY = 64 * 1024;
 
-/** Throws when a header name or value could split the request (CR, LF, NUL) or is not a token. */
+/**
+ * Throws when a header name is not a token or a value holds a character HTTP/1.1 does not
+ * allow (RFC 9110 field-value: HTAB, visible ASCII, space, obs-text 0x80–0xFF): line breaks
+ * would split the request, and anything above 0xFF would be mangled by the latin1 encoding.
+ */
 export function assertHeader(name: string, value: string): void {
   if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) throw new Error(`invalid HTTP header name ${JSON.stringify(name)}`);
-  if (/[\r\n\0]/.test(value)) throw new Error(`HTTP header ${name} contains a line break or NUL character`);
+  const bad = /[^\t\x20-\x7e\x80-\xff]/.exec(value);
+  if (bad) {
+    const code = bad[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');
+    throw new Error(`HTTP header ${name} contains a character not allowed in a header value (U+${code} at position ${bad.index})`);
+  }
 }
 
 function requestBytes(args: StreamRequestArgs): Buffer {
@@ -77,6 +85,11 @@ export function streamRequest(args: StreamRequestArgs, enqueueNs: bigint = proce
     let grace: NodeJS.Timeout | undefined;
     let conn: H1Connection | null = null;
     let withdraw: (() => void) | null = null;
+    // Keeps the process alive until the request settled and its connection went back.
+    let unhold: (() => void) | null = null;
+    const releaseHoldIfDone = (): void => {
+      if (settled && conn === null) unhold?.();
+    };
 
     const parser = new ResponseParser();
     const events: ResponseEvent[] = [];
@@ -94,6 +107,7 @@ export function streamRequest(args: StreamRequestArgs, enqueueNs: bigint = proce
       if (extra.error !== undefined) result.error = extra.error;
       if (extra.errorBody !== undefined) result.errorBody = extra.errorBody;
       resolve(result);
+      releaseHoldIfDone();
     };
 
     /** Give the connection back: reused only after a complete, well-framed response. */
@@ -102,6 +116,7 @@ export function streamRequest(args: StreamRequestArgs, enqueueNs: bigint = proce
       const c = conn;
       conn = null;
       if (c !== null) args.pool.release(c, reusable);
+      releaseHoldIfDone();
     };
 
     const failNow = (message: string): void => {
@@ -130,9 +145,11 @@ export function streamRequest(args: StreamRequestArgs, enqueueNs: bigint = proce
         if (proc.outcome.state === 'failed') {
           releaseConnection(false);
         } else if (conn !== null) {
-          // Let a well-behaved server end the response so the connection is reused; drop it otherwise.
+          // Let a well-behaved server end the response so the connection is reused; drop it
+          // after the grace period, or at once when another request waits for its slot.
           grace = setTimeout(() => releaseConnection(false), AFTER_DONE_GRACE_MS);
           grace.unref();
+          args.pool.linger(conn, () => releaseConnection(false));
         }
       } else if (errorBody !== null) {
         if (errorBodySize < MAX_ERROR_BODY) errorBody.push(Buffer.from(bytes));
@@ -153,7 +170,8 @@ export function streamRequest(args: StreamRequestArgs, enqueueNs: bigint = proce
         proc.end(ns);
         finish(ns);
       }
-      releaseConnection(parser.reusable && (proc === null || proc.outcome.state === 'done'));
+      // Reads queued behind the end of the message: the server sent more than one response.
+      releaseConnection(!moreReadsQueued && parser.reusable && (proc === null || proc.outcome.state === 'done'));
     };
 
     /** The response is cut off: the connection closed early, or (`malformed`) its framing broke. */
@@ -164,7 +182,10 @@ export function streamRequest(args: StreamRequestArgs, enqueueNs: bigint = proce
           else proc.end(ns, cause);
           finish(ns);
         } else if (malformed) {
-          finish(ns, { error: `malformed HTTP response: ${cause}` });
+          // Garbage where a response should start, on a connection that already carried one:
+          // the bytes may be the previous response's (a server framing bug), not this one's.
+          const reused = conn !== null && conn.requests > 1 ? ' (on a reused keep-alive connection: the bytes may be left over from the previous response)' : '';
+          finish(ns, { error: `malformed HTTP response${reused}: ${cause}` });
         } else {
           finish(ns, { error: head === null ? `request failed before a response: ${cause}` : `response broken: ${cause}` });
         }
@@ -183,12 +204,15 @@ export function streamRequest(args: StreamRequestArgs, enqueueNs: bigint = proce
       events.length = 0;
     };
 
+    let moreReadsQueued = false;
     const parsePending = (): void => {
       queued = false;
       for (let i = 0; i < reads.length && conn !== null; i++) {
+        moreReadsQueued = i < reads.length - 1;
         parser.feed(reads[i]!, events);
         dispatch(stamps[i]!);
       }
+      moreReadsQueued = false;
       reads.length = 0;
       stamps.length = 0;
     };
@@ -198,6 +222,11 @@ export function streamRequest(args: StreamRequestArgs, enqueueNs: bigint = proce
         startNs = ns;
       },
       onRead(bytes, ns) {
+        if (startNs === null || ns < startNs) {
+          // Stamped before this request was written: left over from the previous response.
+          failNow('the connection carried bytes left over from the previous response (the server broke HTTP framing); not retried');
+          return;
+        }
         reads.push(bytes);
         stamps.push(ns);
         if (!queued) {
@@ -210,7 +239,7 @@ export function streamRequest(args: StreamRequestArgs, enqueueNs: bigint = proce
         if (conn === null) return;
         if (error !== undefined) {
           const chunks = proc?.chunks.length ?? 0;
-          const why = describeNetError(error, `http://${args.pool.authority}`);
+          const why = describeNetError(error, args.pool.origin);
           onBroken(ns, head === null ? why : `stream broken after ${chunks} content chunk(s): ${why}`);
           return;
         }
@@ -223,6 +252,7 @@ export function streamRequest(args: StreamRequestArgs, enqueueNs: bigint = proce
       finish(process.hrtime.bigint(), { error: 'request aborted before it started' });
       return;
     }
+    unhold = args.pool.hold();
     args.signal?.addEventListener('abort', onAbort, { once: true });
 
     if (args.timeoutMs > 0) {
@@ -250,12 +280,18 @@ export function streamRequest(args: StreamRequestArgs, enqueueNs: bigint = proce
     defer(() => {
       if (settled) return; // aborted or timed out while queued
       try {
-        withdraw = args.pool.acquire((c) => {
-          withdraw = null;
-          conn = c;
-          c.attach(user);
-          c.write(request);
-        });
+        withdraw = args.pool.acquire(
+          (c) => {
+            withdraw = null;
+            conn = c;
+            c.attach(user);
+            c.write(request);
+          },
+          (error) => {
+            withdraw = null;
+            finish(process.hrtime.bigint(), { error: `request could not be sent: ${error.message}` });
+          },
+        );
       } catch (err) {
         finish(process.hrtime.bigint(), { error: `request could not be sent: ${(err as Error).message}` });
       }

@@ -9,6 +9,8 @@
 //
 // Ownership: a connection belongs to at most one exchange at a time (its user); the pool owns
 // idle connections. A connection that saw anything unexpected is destroyed, never reused.
+// Process lifetime: every request in flight holds the socket thread (hold()) from its start
+// until it settled and gave its connection back; idle connections hold nothing.
 
 import net from 'node:net';
 import { socketThread, type SocketPlacement, type SocketThread } from './socket-thread.js';
@@ -30,6 +32,9 @@ export class H1Connection {
   requests = 0;
   readonly id: number;
 
+  /** Why we closed this connection ourselves (reported to its owner instead of a bare close). */
+  private closeReason: Error | undefined;
+
   constructor(
     private readonly thread: SocketThread,
     target: { host: string; port: number; secure: boolean; servername: string | undefined },
@@ -44,7 +49,7 @@ export class H1Connection {
       },
       onClose: (ns, error) => {
         this.closed = true;
-        this.detach()?.onClose(ns, error);
+        this.detach()?.onClose(ns, error ?? this.closeReason);
         this.onClosed(this);
       },
     });
@@ -54,20 +59,16 @@ export class H1Connection {
     return this.owner;
   }
 
-  /** Give the connection to `user` (it must be free); a busy connection keeps the process alive. */
+  /** Give the connection to `user` (it must be free). */
   attach(user: ConnectionUser): void {
     this.owner = user;
     this.requests++;
-    this.thread.markBusy(true);
   }
 
   /** Take the connection back from its user; returns the user it had. */
   detach(): ConnectionUser | null {
     const owner = this.owner;
-    if (owner !== null) {
-      this.owner = null;
-      this.thread.markBusy(false);
-    }
+    this.owner = null;
     return owner;
   }
 
@@ -79,8 +80,11 @@ export class H1Connection {
     this.thread.setIdleTimeout(this.id, ms);
   }
 
-  destroy(): void {
-    if (!this.closed) this.thread.destroy(this.id);
+  /** Close the connection; `reason` is what its owner (if any) hears instead of a bare close. */
+  destroy(reason?: Error): void {
+    if (this.closed) return;
+    this.closeReason ??= reason;
+    this.thread.destroy(this.id);
   }
 }
 
@@ -96,13 +100,26 @@ export interface H1PoolOptions {
   placement: SocketPlacement;
 }
 
-type Waiter = (conn: H1Connection) => void;
+/** How long a lingering connection may keep a waiting request waiting (vs 2 s with no waiter). */
+const LINGER_WITH_WAITERS_MS = 20;
+
+interface Waiter {
+  ready: (conn: H1Connection) => void;
+  /** The pool was closed before a connection came free. */
+  fail: (error: Error) => void;
+}
 
 export class H1Pool {
   private readonly idle: H1Connection[] = [];
   /** Every open connection, busy or idle, so destroy() reaches them all. */
   private readonly all = new Set<H1Connection>();
   private readonly waiters: Waiter[] = [];
+  /**
+   * Connections whose request has settled ([DONE] seen) while the server has not ended the
+   * response yet: kept for reuse, but given up at once when an acquirer is waiting for a slot.
+   */
+  private readonly lingering = new Map<H1Connection, () => void>();
+  private evicting = false;
   private open = 0;
   private destroyed = false;
   private readonly host: string;
@@ -130,9 +147,31 @@ export class H1Pool {
     return this.port === defaultPort ? host : `${host}:${this.port}`;
   }
 
+  /** scheme://authority, for messages. */
+  get origin(): string {
+    return `${this.secure ? 'https' : 'http'}://${this.authority}`;
+  }
+
   /** Connections open now (busy, idle or connecting). */
   get size(): number {
     return this.open;
+  }
+
+  /** Keep the process alive (the socket thread ref'd) until the returned function is called. */
+  hold(): () => void {
+    this.thread.markBusy(true);
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      this.thread.markBusy(false);
+    };
+  }
+
+  /** `conn` is lingering: `giveUp` releases it (not reusable) if a waiter needs its slot. */
+  linger(conn: H1Connection, giveUp: () => void): void {
+    this.lingering.set(conn, giveUp);
+    if (this.waiters.length > 0) this.evictLingering();
   }
 
   /**
@@ -140,7 +179,7 @@ export class H1Pool {
    * first), a new one while under maxSockets, else the next one released. Returns a function
    * that withdraws the request while it is still waiting.
    */
-  acquire(ready: Waiter): () => void {
+  acquire(ready: (conn: H1Connection) => void, fail: (error: Error) => void): () => void {
     if (this.destroyed) throw new Error('connection pool is closed');
     const conn = this.takeIdle();
     if (conn !== null) {
@@ -151,9 +190,11 @@ export class H1Pool {
       ready(this.connect());
       return () => {};
     }
-    this.waiters.push(ready);
+    const waiter: Waiter = { ready, fail };
+    this.waiters.push(waiter);
+    this.evictLingering();
     return () => {
-      const i = this.waiters.indexOf(ready);
+      const i = this.waiters.indexOf(waiter);
       if (i >= 0) this.waiters.splice(i, 1);
     };
   }
@@ -161,28 +202,51 @@ export class H1Pool {
   /** The owner is done with `conn`; it is reused only when `reusable` and still open. */
   release(conn: H1Connection, reusable: boolean): void {
     conn.detach();
+    this.lingering.delete(conn);
     if (!reusable || conn.closed || this.destroyed) {
       conn.destroy(); // 'close' follows and frees the slot
       return;
     }
     const waiter = this.waiters.shift();
     if (waiter !== undefined) {
-      waiter(conn);
+      waiter.ready(conn);
       return;
     }
     conn.setIdleTimeout(this.opts.idleTimeoutMs);
     this.idle.push(conn);
   }
 
-  /**
-   * Close every connection: requests in flight end as broken streams; waiting acquirers are
-   * dropped (their owners' timeout or abort ends them).
-   */
+  /** Close every connection: requests in flight and waiting requests fail, naming the reason. */
   destroy(): void {
     this.destroyed = true;
-    this.waiters.length = 0;
+    const closed = new Error('the backend was closed');
+    for (const w of this.waiters.splice(0)) w.fail(closed);
     this.idle.length = 0;
-    for (const conn of this.all) conn.destroy();
+    this.lingering.clear();
+    for (const conn of this.all) conn.destroy(closed);
+  }
+
+  /**
+   * A waiter needs a slot: the oldest lingering connection gets LINGER_WITH_WAITERS_MS more to
+   * end its response (a well-behaved server ends it right after [DONE] and the connection is
+   * reused), then it is given up and its 'close' serves the waiter. Giving up a connection
+   * its exchange already released is a no-op.
+   */
+  private evictLingering(): void {
+    if (this.evicting) return;
+    const first = this.lingering.entries().next();
+    if (first.done) return;
+    const [conn, giveUp] = first.value;
+    this.evicting = true;
+    const t = setTimeout(() => {
+      this.evicting = false;
+      if (this.lingering.get(conn) === giveUp) {
+        this.lingering.delete(conn);
+        giveUp();
+      }
+      if (this.waiters.length > 0) this.evictLingering();
+    }, LINGER_WITH_WAITERS_MS);
+    t.unref();
   }
 
   private takeIdle(): H1Connection | null {
@@ -209,6 +273,7 @@ export class H1Pool {
   /** Bookkeeping for a closed connection (called once, busy or idle). */
   private closed(conn: H1Connection): void {
     if (!this.all.delete(conn)) return;
+    this.lingering.delete(conn);
     this.open--;
     this.serveWaiter();
   }
@@ -222,6 +287,6 @@ export class H1Pool {
   private serveWaiter(): void {
     if (this.destroyed || this.waiters.length === 0 || this.open >= this.opts.maxSockets) return;
     const waiter = this.waiters.shift()!;
-    waiter(this.connect());
+    waiter.ready(this.connect());
   }
 }
