@@ -12,7 +12,7 @@ import type { EnergyMonitor } from '../energy/types.js';
 import type { LoadPlan } from '../load/plan.js';
 import { describeLoadPlan } from '../load/plan.js';
 import {
-  appendMasterRow, assertAppendable, buildFailedRow, buildMasterRow, type RunIdentity,
+  appendMasterRow, assertAppendable, buildFailedRow, buildMasterRow, ResultsFileError, type RunIdentity,
 } from '../results/master-csv.js';
 import { buildRunReport, RecordsWriter, writeRunCsv, writeRunReport, writeTelemetry } from '../results/run-files.js';
 import { formatReasoningPrompts } from './reasoning.js';
@@ -223,7 +223,9 @@ export async function runConfigured(config: BenchmarkConfig, deps: PipelineDeps,
       // (the master row may already be written; a retry would measure the run again).
       const error = `results could not be written: ${errorText(e)}`;
       log(`error: ${error}`);
-      return { runId, status: 'failed', summary: result.summary, result, error, cause: e, files, reasoningFormat, reasoningLabel };
+      // A results-file failure (exit code 5), whatever the underlying error was.
+      const cause = e instanceof ResultsFileError ? e : new ResultsFileError(error, { cause: e });
+      return { runId, status: 'failed', summary: result.summary, result, error, cause, files, reasoningFormat, reasoningLabel };
     }
     return { runId, status, summary: result.summary, result, error: null, files, reasoningFormat, reasoningLabel };
   } catch (e) {

@@ -2,6 +2,8 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
+import { outcomeExitCode } from '../../src/cli/commands/shared.js';
+import { EXIT } from '../../src/cli/errors.js';
 import { loadConfig } from '../../src/config/load.js';
 import { MASTER_COLUMNS } from '../../src/results/columns.js';
 import { readCsvFile } from '../../src/results/csv-file.js';
@@ -77,6 +79,8 @@ it('a results file that cannot be written after the run keeps the measurements (
   const o = await runConfigured(await config(out, ['backend.model=m', `reporter.output_file=${out}`]), { createBackend: async () => backend });
   expect(o.status).toBe('failed');
   expect(o.error).toMatch(/^results could not be written: .*EISDIR/);
+  // The CLI maps this to exit code 5 (results-file problem), not 3 (run failed).
+  expect(outcomeExitCode(o, null)).toBe(EXIT.RESULTS_FILE);
   expect(o.summary?.successful_prompts).toBe(2);
   expect(o.summary?.total_completion_tokens).toBe(8);
   const t = await readCsvFile(join(out, 'master_results.csv'));
