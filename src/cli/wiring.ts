@@ -1,6 +1,7 @@
 // The CLI's bridge to the engine-side modules (native backend, OpenAI client, energy, text
 // pipeline, default model). Loaded with dynamic import() so the runner, results and tests
 // never depend on them, and a missing piece gives a clear message instead of a crash.
+import { readFile } from 'node:fs/promises';
 import { cpus, hostname, platform, release, totalmem } from 'node:os';
 import { basename, resolve } from 'node:path';
 import type { Backend, ReasoningSettings } from '../backends/types.js';
@@ -99,6 +100,17 @@ export async function probes(config: BenchmarkConfig, backend: Backend): Promise
   };
 }
 
+async function readCaFile(path: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    throw new CliError(`backend.ca_file: cannot read ${path}: ${(e as Error).message}`, EXIT.USAGE);
+  }
+  if (!text.includes('-----BEGIN CERTIFICATE-----')) throw new CliError(`backend.ca_file: ${path} holds no PEM certificate`, EXIT.USAGE);
+  return text;
+}
+
 export async function createBackend(config: BenchmarkConfig, ctx: BackendContext): Promise<Backend> {
   if (backendKind(config) === 'openai') {
     const m = await optionalImport(() => import('../backends/openai/index.js'), 'the OpenAI-compatible backend (src/backends/openai)');
@@ -110,6 +122,7 @@ export async function createBackend(config: BenchmarkConfig, ctx: BackendContext
       requestTimeoutMs: config.backend.request_timeout_ms,
       maxSockets: socketsFor(config),
       socketThread: config.backend.socket_thread,
+      ...(config.backend.ca_file ? { ca: await readCaFile(config.backend.ca_file) } : {}),
     });
   }
   const modelPath = await nativeModelPath(config);

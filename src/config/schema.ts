@@ -38,6 +38,8 @@ const backendSchema = z.object({
   max_seq_len: posInt.nullable().default(null),
   tokenizer: z.string().nullable().default(null),
   request_timeout_ms: nonNegInt.default(600_000),
+  /** openai backend: PEM file of the CA(s) to trust for an https endpoint (a private CA). */
+  ca_file: z.string().min(1).nullable().default(null),
   /** openai backend: where the streaming sockets are read and stamped (auto: worker with ≥ 4 CPUs). */
   socket_thread: z.enum(['auto', 'worker', 'main']).default('auto'),
 });

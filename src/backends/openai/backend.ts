@@ -41,6 +41,8 @@ export interface OpenAIBackendOptions {
   countTokens?: (text: string) => number;
   /** Timeout for health/models/metrics calls (ms). Default 10 000. */
   controlTimeoutMs?: number;
+  /** PEM certificate(s) to trust for an https endpoint instead of Node's default CAs (a private CA). */
+  ca?: string;
 }
 
 export interface OpenAIBackend extends Backend {
@@ -109,9 +111,14 @@ export function createOpenAIBackend(opts: OpenAIBackendOptions): OpenAIBackend {
   const streamPath = `${streamUrl.pathname}${streamUrl.search}`;
 
   // Control requests (health, models, metrics) go through node:http; streams through the pool.
-  let agent: HttpAgent | null = createAgent(endpoint.root, CONTROL_SOCKETS);
+  let agent: HttpAgent | null = createAgent(endpoint.root, CONTROL_SOCKETS, opts.ca);
   const placement = socketPlacement(opts.socketThread ?? 'auto');
-  let pool: H1Pool | null = new H1Pool(streamUrl, { maxSockets, idleTimeoutMs: FREE_SOCKET_TIMEOUT_MS, placement });
+  let pool: H1Pool | null = new H1Pool(streamUrl, {
+    maxSockets,
+    idleTimeoutMs: FREE_SOCKET_TIMEOUT_MS,
+    placement,
+    ...(opts.ca !== undefined ? { ca: opts.ca } : {}),
+  });
   let model: string | undefined = opts.model;
   let continuousUsage = true;
   let opened = false;

@@ -9,7 +9,7 @@ export type HttpAgent = http.Agent | https.Agent;
 /** Idle keep-alive sockets are closed after this long: below uvicorn's 5 s keep-alive. */
 export const FREE_SOCKET_TIMEOUT_MS = 4_000;
 
-export function createAgent(url: string, maxSockets: number): HttpAgent {
+export function createAgent(url: string, maxSockets: number, ca?: string): HttpAgent {
   // noDelay: small SSE writes must not wait for Nagle (passed on to net.connect).
   // timeout: the agent destroys a *free* socket idle this long (an in-flight request only gets a
   // 'timeout' event, which nothing listens to; stalls are the request timer's job). Below
@@ -21,6 +21,7 @@ export function createAgent(url: string, maxSockets: number): HttpAgent {
     scheduling: 'lifo',
     noDelay: true,
     timeout: FREE_SOCKET_TIMEOUT_MS,
+    ...(ca !== undefined ? { ca } : {}),
   };
   return url.startsWith('https:') ? new https.Agent(opts) : new http.Agent(opts);
 }

@@ -26,7 +26,10 @@ export interface StreamRequestArgs {
 export interface StreamResult {
   /** generate() handed the request over (before waiting for a connection). */
   enqueueNs: bigint;
-  /** The request was handed to its socket, stamped on the socket thread (null = never). */
+  /**
+   * Request start, stamped by the socket host: the request handed to a connected socket, or on
+   * a new connection the moment it finished connecting (TCP; TLS: handshake). null = never.
+   */
   startNs: bigint | null;
   endNs: bigint;
   httpStatus: number | null;

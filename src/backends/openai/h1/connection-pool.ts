@@ -13,7 +13,7 @@
 // until it settled and gave its connection back; idle connections hold nothing.
 
 import net from 'node:net';
-import { socketThread, type SocketPlacement, type SocketThread } from './socket-thread.js';
+import { socketThread, type ConnectTarget, type SocketPlacement, type SocketThread } from './socket-thread.js';
 
 /** Receives the events of one connection while an exchange owns it. */
 export interface ConnectionUser {
@@ -37,11 +37,11 @@ export class H1Connection {
 
   constructor(
     private readonly thread: SocketThread,
-    target: { host: string; port: number; secure: boolean; servername: string | undefined },
+    target: ConnectTarget,
     /** The pool's bookkeeping, after the owner (if any) heard of the close. */
     private readonly onClosed: (conn: H1Connection) => void,
   ) {
-    this.id = thread.connect(target.host, target.port, target.secure, target.servername, {
+    this.id = thread.connect(target, {
       onWritten: (ns) => this.owner?.onWritten(ns),
       onRead: (bytes, ns) => {
         if (this.owner !== null) this.owner.onRead(bytes, ns);
@@ -98,6 +98,8 @@ export interface H1PoolOptions {
   idleTimeoutMs: number;
   /** Where the sockets live and reads are stamped (see socket-thread.ts). */
   placement: SocketPlacement;
+  /** PEM certificates to trust instead of Node's default CAs (https endpoints). */
+  ca?: string;
 }
 
 /** How long a lingering connection may keep a waiting request waiting (vs 2 s with no waiter). */
@@ -262,7 +264,8 @@ export class H1Pool {
   private connect(): H1Connection {
     this.open++;
     const servername = this.secure && net.isIP(this.host) === 0 ? this.host : undefined;
-    const conn = new H1Connection(this.thread, { host: this.host, port: this.port, secure: this.secure, servername }, (c) => {
+    const target = { host: this.host, port: this.port, secure: this.secure, servername, ca: this.opts.ca };
+    const conn = new H1Connection(this.thread, target, (c) => {
       this.forgetIdle(c);
       this.closed(c);
     });

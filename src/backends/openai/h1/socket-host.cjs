@@ -11,10 +11,12 @@
 // Plain CommonJS so the same file runs from src/ (tests) and dist/ (tsc copies it).
 //
 // Protocol (arrays, first element the operation):
-//   in:  ['connect', id, host, port, secure, servername]  ['write', id, Uint8Array]
+//   in:  ['connect', id, host, port, secure, servername, ca]  ['write', id, Uint8Array]
 //        ['idle', id, ms]  (0 = no idle timeout)           ['destroy', id]
 //   out: ['started', tid]  the host's Linux thread id (null elsewhere), for diagnostics
-//        ['written', id, ns]  request bytes handed to the socket at ns
+//        ['written', id, ns]  request start: bytes handed to a connected socket at ns, or, on a
+//                             connection still connecting, the moment it connected (TCP; TLS:
+//                             handshake done), when the buffered request goes out
 //        ['reads', ids Int32Array, stamps BigInt64Array, ends Int32Array, bytes Uint8Array]
 //          read i of the batch is bytes[ends[i-1] .. ends[i]) of connection ids[i], stamped stamps[i]
 //        ['reads-local', ids number[], stamps bigint[], reads Buffer[]]  the same, unpacked (same thread)
@@ -46,6 +48,10 @@ function createSocketHost(emit, options) {
 
   /** @type {Map<number, net.Socket>} */
   const sockets = new Map();
+  /** Connections that finished connecting (TCP connect, or the TLS handshake). */
+  const connected = new Set();
+  /** Connections holding a request written before they connected: its start is stamped on connect. */
+  const startOnConnect = new Set();
 
   // Reads stamped since the last flush (parallel arrays: no object per read).
   /** @type {number[]} */
@@ -96,13 +102,18 @@ function createSocketHost(emit, options) {
    * @param {number} tcpPort
    * @param {boolean} secure
    * @param {string | undefined} servername
+   * @param {string | undefined} ca  PEM certificates to trust instead of Node's default CAs
    */
-  function connect(id, host, tcpPort, secure, servername) {
+  function connect(id, host, tcpPort, secure, servername, ca) {
     const socket = secure
-      ? tls.connect({ host, port: tcpPort, ...(servername ? { servername } : {}) })
+      ? tls.connect({ host, port: tcpPort, ...(servername ? { servername } : {}), ...(ca ? { ca } : {}) })
       : net.connect({ host, port: tcpPort });
     socket.setNoDelay(true); // small SSE writes and our requests must not wait for Nagle
     sockets.set(id, socket);
+    socket.once(secure ? 'secureConnect' : 'connect', () => {
+      connected.add(id);
+      if (startOnConnect.delete(id)) emit(['written', id, process.hrtime.bigint()]);
+    });
     /** @type {NodeJS.ErrnoException | null} */
     let error = null;
     socket.on('data', (/** @type {Buffer} */ chunk) => {
@@ -123,6 +134,8 @@ function createSocketHost(emit, options) {
     socket.on('close', () => {
       const ns = process.hrtime.bigint();
       sockets.delete(id);
+      connected.delete(id);
+      startOnConnect.delete(id);
       flush(); // this connection's reads go first
       emit(['close', id, ns, error?.code ?? null, error ? error.message : null]);
     });
@@ -131,11 +144,17 @@ function createSocketHost(emit, options) {
   return (/** @type {any[]} */ msg) => {
     switch (msg[0]) {
       case 'connect':
-        connect(msg[1], msg[2], msg[3], msg[4], msg[5]);
+        connect(msg[1], msg[2], msg[3], msg[4], msg[5], msg[6]);
         break;
       case 'write': {
         const socket = sockets.get(msg[1]);
         if (socket === undefined) break; // closed meanwhile: its 'close' is on the way
+        if (!connected.has(msg[1])) {
+          // Buffered by the socket until it connects; the request starts then (see 'written').
+          socket.write(msg[2]);
+          startOnConnect.add(msg[1]);
+          break;
+        }
         const ns = process.hrtime.bigint(); // request start: the moment it is handed to the socket
         socket.write(msg[2]);
         emit(['written', msg[1], ns]);

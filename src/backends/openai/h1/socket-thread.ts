@@ -26,7 +26,21 @@ type HostMessage =
   | ['reads-local', number[], bigint[], Buffer[]]
   | ['close', number, bigint, string | null, string | null];
 
-type HostInput = ['connect', number, string, number, boolean, string | undefined] | ['write', number, Uint8Array] | ['idle', number, number] | ['destroy', number];
+type HostInput =
+  | ['connect', number, string, number, boolean, string | undefined, string | undefined]
+  | ['write', number, Uint8Array]
+  | ['idle', number, number]
+  | ['destroy', number];
+
+/** Where one connection goes. */
+export interface ConnectTarget {
+  host: string;
+  port: number;
+  secure: boolean;
+  servername: string | undefined;
+  /** PEM certificates to trust instead of Node's default CAs (TLS only). */
+  ca: string | undefined;
+}
 
 const requireCjs = createRequire(import.meta.url);
 
@@ -60,7 +74,7 @@ export class SocketThread {
   }
 
   /** Open a connection; its events go to `events` until its close. */
-  connect(host: string, port: number, secure: boolean, servername: string | undefined, events: SocketEvents): number {
+  connect(target: ConnectTarget, events: SocketEvents): number {
     const id = this.nextId++;
     this.routes.set(id, events);
     if (this.dead !== null) {
@@ -68,7 +82,7 @@ export class SocketThread {
       queueMicrotask(() => this.close(id, process.hrtime.bigint(), error));
       return id;
     }
-    this.send(['connect', id, host, port, secure, servername]);
+    this.send(['connect', id, target.host, target.port, target.secure, target.servername, target.ca]);
     return id;
   }
 
