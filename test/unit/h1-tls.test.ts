@@ -155,5 +155,17 @@ describe.skipIf(!haveOpenssl())('HTTP/1.1 transport over TLS', () => {
         await b.close();
       }
     });
+
+    it('a timeout during the handshake says the request was still connecting', async () => {
+      const b = createOpenAIBackend({ endpoint: delayed, ca: cert, socketThread: placement, requestTimeoutMs: 10_000 });
+      try {
+        await b.open();
+        const rec = await b.generate({ index: 0, text: 'hi' }, { ...settings, timeoutMs: 100 });
+        expect(rec.success).toBe(false);
+        expect(rec.error).toBe('request timed out after 100 ms (connecting to the server)');
+      } finally {
+        await b.close();
+      }
+    });
   });
 });

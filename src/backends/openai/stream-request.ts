@@ -261,11 +261,15 @@ export function streamRequest(args: StreamRequestArgs, enqueueNs: bigint = proce
     if (args.timeoutMs > 0) {
       timer = setTimeout(() => {
         const phase =
-          httpStatus === null
-            ? 'waiting for the response headers'
-            : proc !== null && proc.chunks.length > 0
-              ? `stream stalled after ${proc.chunks.length} content chunk(s)`
-              : 'waiting for the first token';
+          startNs === null
+            ? conn === null
+              ? 'waiting for a free connection'
+              : 'connecting to the server'
+            : httpStatus === null
+              ? 'waiting for the response headers'
+              : proc !== null && proc.chunks.length > 0
+                ? `stream stalled after ${proc.chunks.length} content chunk(s)`
+                : 'waiting for the first token';
         failNow(`request timed out after ${args.timeoutMs} ms (${phase})`);
       }, args.timeoutMs);
     }
