@@ -127,7 +127,6 @@ export class H1Pool {
   private readonly host: string;
   private readonly port: number;
   private readonly secure: boolean;
-  private readonly thread: SocketThread;
 
   constructor(
     url: URL,
@@ -136,7 +135,6 @@ export class H1Pool {
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
       throw new Error(`unsupported protocol ${url.protocol} (http: or https: only)`);
     }
-    this.thread = socketThread(opts.placement);
     this.secure = url.protocol === 'https:';
     this.host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
     this.port = url.port !== '' ? Number(url.port) : this.secure ? 443 : 80;
@@ -161,12 +159,14 @@ export class H1Pool {
 
   /** Keep the process alive (the socket thread ref'd) until the returned function is called. */
   hold(): () => void {
-    this.thread.markBusy(true);
+    // The thread is looked up each time: if a socket thread ever died, new work goes to a new one.
+    const thread = socketThread(this.opts.placement);
+    thread.markBusy(true);
     let held = true;
     return () => {
       if (!held) return;
       held = false;
-      this.thread.markBusy(false);
+      thread.markBusy(false);
     };
   }
 
@@ -265,7 +265,7 @@ export class H1Pool {
     this.open++;
     const servername = this.secure && net.isIP(this.host) === 0 ? this.host : undefined;
     const target = { host: this.host, port: this.port, secure: this.secure, servername, ca: this.opts.ca };
-    const conn = new H1Connection(this.thread, target, (c) => {
+    const conn = new H1Connection(socketThread(this.opts.placement), target, (c) => {
       this.forgetIdle(c);
       this.closed(c);
     });
