@@ -10,6 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOpenAIBackend } from '../../src/backends/openai/index.js';
+import { H1Pool } from '../../src/backends/openai/h1/connection-pool.js';
+import { streamRequest } from '../../src/backends/openai/stream-request.js';
 import { buildStream } from '../../src/backends/openai/emulator-script.js';
 import { EXIT } from '../../src/cli/errors.js';
 import { createBackend } from '../../src/cli/wiring.js';
@@ -153,6 +155,27 @@ describe.skipIf(!haveOpenssl())('HTTP/1.1 transport over TLS', () => {
         expect(second.queueMs).toBeLessThan(HANDSHAKE_DELAY_MS / 2);
       } finally {
         await b.close();
+      }
+    });
+
+    it('a CA that is not a valid certificate fails the request with the reason; the socket host lives on', async () => {
+      const bad = '-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n';
+      const args = (pool: H1Pool) => ({
+        pool, path: '/v1/chat/completions', headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: MODEL, stream: true, messages: [{ role: 'user', content: 'hi' }] }), timeoutMs: 5_000,
+      });
+      const badPool = new H1Pool(new URL(`${direct}/chat/completions`), { maxSockets: 1, idleTimeoutMs: 1_000, placement, ca: bad });
+      const goodPool = new H1Pool(new URL(`${direct}/chat/completions`), { maxSockets: 1, idleTimeoutMs: 1_000, placement, ca: cert });
+      try {
+        const r = await streamRequest(args(badPool));
+        expect(r.error).toMatch(/^request failed before a response: .+/);
+        expect(r.startNs).toBeNull();
+        const ok = await streamRequest(args(goodPool));
+        expect(ok.error).toBeUndefined();
+        expect(ok.proc?.text).toBe(stream.expected.text);
+      } finally {
+        badPool.destroy();
+        goodPool.destroy();
       }
     });
 

@@ -170,6 +170,11 @@ const scenarios: Record<string, Scenario> = {
   '500, socket left open': (_req, s) => s.write('HTTP/1.1 500 Internal Server Error\r\ncontent-type: text/plain\r\nconnection: close\r\ncontent-length: 4\r\n\r\nboom'),
   // A complete response, then stray bytes in the same write: the connection must not be reused.
   'stray bytes after the response': (_req, s) => s.write(Buffer.concat([chunkedResponse(stream), Buffer.from('GARBAGE')])),
+  // A complete response, then stray bytes 10 ms later, while the connection is idle.
+  'stray bytes while idle': (_req, s) => {
+    s.write(chunkedResponse(stream));
+    setTimeout(() => s.write('GARBAGE'), 10);
+  },
   // A complete response, then stray bytes 30 ms later, while the next request is on the connection.
   'stray bytes later': (_req, s) => {
     s.write(chunkedResponse(stream));
@@ -432,6 +437,27 @@ describe.each(['worker', 'main'] as const)('HTTP/1.1 transport against raw serve
         await ok(pool, 'stray bytes later');
         const next = await streamRequest(poolArgs(pool, 'slow 300 ms'));
         expect(next.error).toMatch(/^malformed HTTP response \(on a reused keep-alive connection: the bytes may be left over from the previous response\): not an HTTP\/1\.x response/);
+      });
+    });
+
+    it('stray bytes on an idle connection: it is dropped and the next request gets a new one', async () => {
+      await withPool({ maxSockets: 1 }, async (pool, local) => {
+        await ok(pool, 'stray bytes while idle');
+        await until('the stray bytes to arrive and the connection to be dropped', () => pool.size === 0);
+        await ok(pool, 'chunked');
+        expect(local.posts[1]!.conn.id).not.toBe(local.posts[0]!.conn.id);
+      });
+    });
+
+    it('a waiter takes the slot of one lingering connection, not of every lingering connection', async () => {
+      await withPool({ maxSockets: 2 }, async (pool, local) => {
+        const lingering = [streamRequest(poolArgs(pool, 'done, never ends')), streamRequest(poolArgs(pool, 'done, never ends'))];
+        for (const r of await Promise.all(lingering)) expect(r.proc?.outcome.state).toBe('done');
+        await ok(pool, 'chunked'); // waits: both slots are held by connections after [DONE]
+        await new Promise((r) => setTimeout(r, 100)); // well past the 20 ms linger for waiters
+        const firstTwo = [local.posts[0]!.conn, local.posts[1]!.conn];
+        expect(firstTwo.filter((c) => c.closed)).toHaveLength(1); // one given up, the other still lingering
+        expect(local.posts[2]!.conn.id).not.toBe(firstTwo[0]!.id);
       });
     });
 

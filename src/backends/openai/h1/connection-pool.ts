@@ -13,7 +13,7 @@
 // until it settled and gave its connection back; idle connections hold nothing.
 
 import net from 'node:net';
-import { socketThread, type ConnectTarget, type SocketPlacement, type SocketThread } from './socket-thread.js';
+import { holdSocketThread, socketThread, type ConnectTarget, type SocketPlacement, type SocketThread } from './socket-thread.js';
 
 /** Receives the events of one connection while an exchange owns it. */
 export interface ConnectionUser {
@@ -28,6 +28,8 @@ export interface ConnectionUser {
 export class H1Connection {
   private owner: ConnectionUser | null = null;
   closed = false;
+  /** destroy() was called; the socket's 'close' has not come back yet. Never handed out again. */
+  closing = false;
   /** Requests this connection has carried (for tests and diagnostics). */
   requests = 0;
   readonly id: number;
@@ -83,6 +85,7 @@ export class H1Connection {
   /** Close the connection; `reason` is what its owner (if any) hears instead of a bare close. */
   destroy(reason?: Error): void {
     if (this.closed) return;
+    this.closing = true;
     this.closeReason ??= reason;
     this.thread.destroy(this.id);
   }
@@ -120,8 +123,10 @@ export class H1Pool {
    * Connections whose request has settled ([DONE] seen) while the server has not ended the
    * response yet: kept for reuse, but given up at once when an acquirer is waiting for a slot.
    */
-  private readonly lingering = new Map<H1Connection, () => void>();
-  private evicting = false;
+  private readonly lingering = new Map<H1Connection, { giveUp: () => void; since: number }>();
+  /** Lingering connections given up for a waiter whose 'close' has not come back yet. */
+  private readonly evicted = new Set<H1Connection>();
+  private evictionTimer: NodeJS.Timeout | null = null;
   private open = 0;
   private destroyed = false;
   private readonly host: string;
@@ -159,21 +164,13 @@ export class H1Pool {
 
   /** Keep the process alive (the socket thread ref'd) until the returned function is called. */
   hold(): () => void {
-    // The thread is looked up each time: if a socket thread ever died, new work goes to a new one.
-    const thread = socketThread(this.opts.placement);
-    thread.markBusy(true);
-    let held = true;
-    return () => {
-      if (!held) return;
-      held = false;
-      thread.markBusy(false);
-    };
+    return holdSocketThread(this.opts.placement);
   }
 
   /** `conn` is lingering: `giveUp` releases it (not reusable) if a waiter needs its slot. */
   linger(conn: H1Connection, giveUp: () => void): void {
-    this.lingering.set(conn, giveUp);
-    if (this.waiters.length > 0) this.evictLingering();
+    this.lingering.set(conn, { giveUp, since: performance.now() });
+    this.evictLingering();
   }
 
   /**
@@ -182,7 +179,7 @@ export class H1Pool {
    * that withdraws the request while it is still waiting.
    */
   acquire(ready: (conn: H1Connection) => void, fail: (error: Error) => void): () => void {
-    if (this.destroyed) throw new Error('connection pool is closed');
+    if (this.destroyed) throw new Error('the backend was closed');
     const conn = this.takeIdle();
     if (conn !== null) {
       ready(conn);
@@ -225,36 +222,44 @@ export class H1Pool {
     for (const w of this.waiters.splice(0)) w.fail(closed);
     this.idle.length = 0;
     this.lingering.clear();
+    if (this.evictionTimer) clearTimeout(this.evictionTimer);
     for (const conn of this.all) conn.destroy(closed);
   }
 
   /**
-   * A waiter needs a slot: the oldest lingering connection gets LINGER_WITH_WAITERS_MS more to
-   * end its response (a well-behaved server ends it right after [DONE] and the connection is
-   * reused), then it is given up and its 'close' serves the waiter. Giving up a connection
-   * its exchange already released is a no-op.
+   * Waiters that no slot is coming for take the slots of lingering connections: each lingering
+   * connection keeps LINGER_WITH_WAITERS_MS (from when it started lingering) to end its
+   * response and be reused; past that it is given up, at most one per waiter not already
+   * served by an eviction whose 'close' is on the way. Giving up a connection its exchange
+   * already released is a no-op.
    */
   private evictLingering(): void {
-    if (this.evicting) return;
-    const first = this.lingering.entries().next();
-    if (first.done) return;
-    const [conn, giveUp] = first.value;
-    this.evicting = true;
-    const t = setTimeout(() => {
-      this.evicting = false;
-      if (this.lingering.get(conn) === giveUp) {
-        this.lingering.delete(conn);
-        giveUp();
+    if (this.evictionTimer !== null || this.destroyed) return;
+    const now = performance.now();
+    let next = Infinity;
+    for (const [conn, { giveUp, since }] of this.lingering) {
+      if (this.waiters.length <= this.evicted.size) break;
+      const due = since + LINGER_WITH_WAITERS_MS;
+      if (due > now) {
+        next = Math.min(next, due);
+        continue;
       }
-      if (this.waiters.length > 0) this.evictLingering();
-    }, LINGER_WITH_WAITERS_MS);
-    t.unref();
+      this.lingering.delete(conn);
+      this.evicted.add(conn);
+      giveUp();
+    }
+    if (next === Infinity || this.waiters.length <= this.evicted.size) return;
+    this.evictionTimer = setTimeout(() => {
+      this.evictionTimer = null;
+      this.evictLingering();
+    }, next - now);
+    this.evictionTimer.unref();
   }
 
   private takeIdle(): H1Connection | null {
     while (this.idle.length > 0) {
       const conn = this.idle.pop()!;
-      if (conn.closed) continue;
+      if (conn.closed || conn.closing) continue;
       conn.setIdleTimeout(0);
       return conn;
     }
@@ -277,6 +282,7 @@ export class H1Pool {
   private closed(conn: H1Connection): void {
     if (!this.all.delete(conn)) return;
     this.lingering.delete(conn);
+    this.evicted.delete(conn);
     this.open--;
     this.serveWaiter();
   }

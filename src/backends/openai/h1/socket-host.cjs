@@ -48,6 +48,17 @@ function createSocketHost(emit, options) {
 
   /** @type {Map<number, net.Socket>} */
   const sockets = new Map();
+  /** @type {Map<string, tls.SecureContext>} one per CA bundle, not one parse per connection */
+  const caContexts = new Map();
+  /** @param {string} ca */
+  function secureContextFor(ca) {
+    let context = caContexts.get(ca);
+    if (context === undefined) {
+      context = tls.createSecureContext({ ca });
+      caContexts.set(ca, context);
+    }
+    return context;
+  }
   /** Connections that finished connecting (TCP connect, or the TLS handshake). */
   const connected = new Set();
   /** Connections holding a request written before they connected: its start is stamped on connect. */
@@ -105,9 +116,20 @@ function createSocketHost(emit, options) {
    * @param {string | undefined} ca  PEM certificates to trust instead of Node's default CAs
    */
   function connect(id, host, tcpPort, secure, servername, ca) {
-    const socket = secure
-      ? tls.connect({ host, port: tcpPort, ...(servername ? { servername } : {}), ...(ca ? { ca } : {}) })
-      : net.connect({ host, port: tcpPort });
+    /** @type {net.Socket} */
+    let socket;
+    try {
+      socket = secure
+        ? tls.connect({ host, port: tcpPort, ...(servername ? { servername } : {}), ...(ca ? { secureContext: secureContextFor(ca) } : {}) })
+        : net.connect({ host, port: tcpPort });
+    } catch (err) {
+      // e.g. a CA that is not a valid certificate: this connection fails, the host lives on.
+      const e = /** @type {NodeJS.ErrnoException} */ (err);
+      const ns = process.hrtime.bigint();
+      // After the caller's synchronous hand-over of this connection (main placement).
+      queueMicrotask(() => emit(['close', id, ns, e.code ?? null, e.message ?? String(err)]));
+      return;
+    }
     socket.setNoDelay(true); // small SSE writes and our requests must not wait for Nagle
     sockets.set(id, socket);
     socket.once(secure ? 'secureConnect' : 'connect', () => {
@@ -148,7 +170,8 @@ function createSocketHost(emit, options) {
         break;
       case 'write': {
         const socket = sockets.get(msg[1]);
-        if (socket === undefined) break; // closed meanwhile: its 'close' is on the way
+        // Closed or being destroyed meanwhile: its 'close' is on the way; the request never started.
+        if (socket === undefined || socket.destroyed) break;
         if (!connected.has(msg[1])) {
           // Buffered by the socket until it connects; the request starts then (see 'written').
           socket.write(msg[2]);

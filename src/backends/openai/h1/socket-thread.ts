@@ -6,6 +6,10 @@
 //   'main':   the host runs on the main thread: no hand-off, but anything the main thread does
 //             between two poll phases delays the stamps of reads that arrive meanwhile.
 // Either way the handle routes stamped reads and closes to the connection they belong to.
+//
+// Process lifetime: requests in flight hold their placement (holdSocketThread); the count
+// lives here, per placement, not in a thread object, so a socket thread that replaced a dead
+// one starts ref'd when requests are still waiting.
 
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
@@ -49,7 +53,6 @@ export class SocketThread {
   private readonly worker: Worker | null = null;
   private readonly routes = new Map<number, SocketEvents>();
   private nextId = 1;
-  private busy = 0;
   private dead: Error | null = null;
   /** Linux thread id of the thread that stamps reads (null: not Linux, or not started yet). */
   tid: number | null = null;
@@ -61,7 +64,7 @@ export class SocketThread {
       worker.on('error', (err) => this.fail(err));
       worker.on('exit', (code) => this.fail(new Error(`the socket thread exited (code ${code})`)));
       // After the listeners: adding a 'message' listener refs the worker again. Ref'd only
-      // while a connection is busy (markBusy).
+      // while requests are in flight (holdSocketThread).
       worker.unref();
       this.worker = worker;
       this.send = (msg, transfer) => worker.postMessage(msg, transfer ?? []);
@@ -104,12 +107,11 @@ export class SocketThread {
     this.send(['destroy', id]);
   }
 
-  /** Busy connections keep the process alive (the worker is ref'd while any is busy). */
-  markBusy(busy: boolean): void {
-    this.busy += busy ? 1 : -1;
+  /** Whether the process must stay alive for this thread (main placement: the sockets decide). */
+  setRef(ref: boolean): void {
     if (this.worker === null) return;
-    if (busy && this.busy === 1) this.worker.ref();
-    else if (!busy && this.busy === 0) this.worker.unref();
+    if (ref) this.worker.ref();
+    else this.worker.unref();
   }
 
   private onMessage(msg: HostMessage): void {
@@ -166,6 +168,8 @@ export class SocketThread {
 }
 
 const shared = new Map<SocketPlacement, SocketThread>();
+/** Requests in flight per placement (see holdSocketThread). */
+const holds = new Map<SocketPlacement, number>();
 
 /** The process's socket host for `placement`, started on first use. */
 export function socketThread(placement: SocketPlacement = 'worker'): SocketThread {
@@ -173,6 +177,22 @@ export function socketThread(placement: SocketPlacement = 'worker'): SocketThrea
   if (thread === undefined) {
     thread = new SocketThread(placement);
     shared.set(placement, thread);
+    if ((holds.get(placement) ?? 0) > 0) thread.setRef(true); // a replacement, with requests waiting
   }
   return thread;
+}
+
+/** Keep the process alive for `placement`'s socket thread until the returned function runs (once). */
+export function holdSocketThread(placement: SocketPlacement): () => void {
+  const n = (holds.get(placement) ?? 0) + 1;
+  holds.set(placement, n);
+  if (n === 1) socketThread(placement).setRef(true);
+  let held = true;
+  return () => {
+    if (!held) return;
+    held = false;
+    const left = holds.get(placement)! - 1;
+    holds.set(placement, left);
+    if (left === 0) shared.get(placement)?.setRef(false);
+  };
 }
