@@ -13,17 +13,10 @@
 // until it settled and gave its connection back; idle connections hold nothing.
 
 import net from 'node:net';
-import { holdSocketThread, socketThread, type ConnectTarget, type SocketPlacement, type SocketThread } from './socket-thread.js';
+import { holdSocketThread, socketThread, type ConnectTarget, type SocketEvents, type SocketPlacement, type SocketThread } from './socket-thread.js';
 
 /** Receives the events of one connection while an exchange owns it. */
-export interface ConnectionUser {
-  /** The request bytes were handed to the socket at `ns` (the request start). */
-  onWritten(ns: bigint): void;
-  /** `ns`: process.hrtime.bigint() taken first thing in the socket's 'data' handler. */
-  onRead(bytes: Buffer, ns: bigint): void;
-  /** The socket closed; `error` when it failed (reset, refused, TLS…). */
-  onClose(ns: bigint, error: Error | undefined): void;
-}
+export type ConnectionUser = SocketEvents;
 
 export class H1Connection {
   private owner: ConnectionUser | null = null;
@@ -55,10 +48,6 @@ export class H1Connection {
         this.onClosed(this);
       },
     });
-  }
-
-  get user(): ConnectionUser | null {
-    return this.owner;
   }
 
   /** Give the connection to `user` (it must be free). */

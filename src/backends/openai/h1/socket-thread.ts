@@ -18,8 +18,11 @@ export type SocketPlacement = 'worker' | 'main';
 
 /** What the owner of one connection id hears from the socket host. */
 export interface SocketEvents {
+  /** The request started at `ns` (see the host's 'written' message). */
   onWritten(ns: bigint): void;
+  /** `ns`: process.hrtime.bigint() taken first thing in the socket's 'data' handler. */
   onRead(bytes: Buffer, ns: bigint): void;
+  /** The socket closed; `error` when it failed (reset, refused, TLS…) or why we closed it. */
   onClose(ns: bigint, error: NodeJS.ErrnoException | undefined): void;
 }
 
