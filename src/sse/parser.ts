@@ -9,6 +9,8 @@
 // - An event is dispatched only if at least one `data` field was seen; its data lines are
 //   joined with "\n". An event left incomplete at end() is discarded (as the spec says).
 
+import { TextDecoder } from 'node:util';
+
 export interface SseEvent {
   /** The `event:` field, or "message" when absent. */
   type: string;
@@ -37,9 +39,15 @@ const CR = 13;
 
 export class SseParser {
   private readonly maxLineLength: number;
-  private decoder = new TextDecoder('utf-8');
-  /** The decoder may hold part of a UTF-8 sequence (or has not seen the stream start / BOM yet). */
+  /**
+   * Created on first need (most streams are decoded by the fast path alone: one parser per
+   * request, and at high concurrency every per-request object costs GC time).
+   */
+  private decoder: TextDecoder | null = null;
+  /** The decoder may hold part of a UTF-8 sequence (or the stream start / BOM is not behind us yet). */
   private decoderBusy = true;
+  /** No byte of the stream seen yet. */
+  private atStart = true;
   /** Undelimited tail of the input (a partial line). */
   private tail = '';
   /** The previous chunk ended with CR: an LF at the start of the next one belongs to it. */
@@ -71,9 +79,17 @@ export class SseParser {
   private decode(bytes: Uint8Array): string {
     const n = bytes.length;
     if (n === 0) return '';
+    if (this.atStart) {
+      this.atStart = false;
+      // Only a stream starting with 0xEF can start with a BOM (EF BB BF, possibly split).
+      if (bytes[0] !== 0xef) this.decoderBusy = false;
+      else this.decoder = new TextDecoder('utf-8');
+    }
     if (!this.decoderBusy && bytes[n - 1]! < 0x80) {
       return (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, n)).toString('utf8');
     }
+    // Past the stream start, a U+FEFF is content: a decoder made now must not strip it.
+    this.decoder ??= new TextDecoder('utf-8', { ignoreBOM: true });
     const text = this.decoder.decode(bytes, { stream: true });
     this.decoderBusy = bytes[n - 1]! >= 0x80;
     return text;
@@ -82,7 +98,7 @@ export class SseParser {
   /** End of stream: flush the decoder; a trailing event without its blank line is discarded. */
   end(): SseEvent[] {
     const out: SseEvent[] = [];
-    const rest = this.decoder.decode();
+    const rest = this.decoder?.decode() ?? '';
     if (rest.length > 0) this.scan(rest, out);
     // A final unterminated line is processed as a line (it may complete a field), but the
     // event it belongs to is never dispatched without a blank line.
@@ -91,21 +107,25 @@ export class SseParser {
       this.tail = '';
     }
     this.resetEvent();
-    this.decoder = new TextDecoder('utf-8');
-    this.decoderBusy = true;
+    this.resetDecoding();
     this.skipLeadingLF = false;
     return out;
   }
 
   /** Forget all state (new stream). */
   reset(): void {
-    this.decoder = new TextDecoder('utf-8');
-    this.decoderBusy = true;
+    this.resetDecoding();
     this.tail = '';
     this.skipLeadingLF = false;
     this.resetEvent();
     this.lastId = undefined;
     this.comments = 0;
+  }
+
+  private resetDecoding(): void {
+    this.decoder = null;
+    this.decoderBusy = true;
+    this.atStart = true;
   }
 
   private scan(text: string, out: SseEvent[]): void {

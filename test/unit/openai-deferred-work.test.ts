@@ -26,6 +26,18 @@ describe('defer (time-sliced client work)', () => {
     expect(seen).toEqual(['a', 'b', 'c']);
   });
 
+  it('calls a job with its argument, and interleaves argument and closure jobs in order', async () => {
+    const seen: string[] = [];
+    const record = (tag: string): void => {
+      seen.push(tag);
+    };
+    defer(record, 'first');
+    defer(() => seen.push('closure'));
+    defer(record, 'last');
+    await drained();
+    expect(seen).toEqual(['first', 'closure', 'last']);
+  });
+
   it('lets the event loop go round between slices, so a long backlog does not block it', async () => {
     const N = 20;
     let ran = 0;

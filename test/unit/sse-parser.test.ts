@@ -102,6 +102,22 @@ describe('SseParser', () => {
     expect(parseAll([Uint8Array.of(0x64, 0x61, 0x74, 0x61, 0x3a, 0xff, 0xfe, 0x0a, 0x0a)])).toEqual([ev('\ufffd\ufffd')]);
   });
 
+  it('strips a BOM only at the stream start, however the reads split it', () => {
+    const bom = '\ufeffdata: a\n\n';
+    expectSplitInvariant(bom, [ev('a')]);
+    // A U+FEFF later in the stream is content, also when it starts a read that needs the
+    // streaming decoder (the read ends inside a multi-byte character) and after a fast-path start.
+    const zwnbsp = enc.encode('data: x\n\ndata: \ufeffé\n\n');
+    const cut = enc.encode('data: x\n\ndata: ').length;
+    const last = zwnbsp.length - 3; // inside "é"
+    expect(parseAll([zwnbsp.subarray(0, cut), zwnbsp.subarray(cut, last), zwnbsp.subarray(last)])).toEqual([ev('x'), ev('\ufeffé')]);
+    // After end() the parser starts a new stream: its BOM is stripped again.
+    const p = new SseParser();
+    expect(p.feed(enc.encode('data: 1\n\n'))).toEqual([ev('1')]);
+    p.end();
+    expect(p.feed(enc.encode('\ufeffdata: 2\n\n'))).toEqual([ev('2')]);
+  });
+
   it('accepts already-decoded strings', () => {
     const p = new SseParser();
     expect(p.feed('data: s\n\n')).toEqual([ev('s')]);

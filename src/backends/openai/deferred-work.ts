@@ -8,13 +8,18 @@
 // waits for the next loop turn, whose poll phase stamps whatever arrived meanwhile.
 //
 // Invariant: jobs run once each, in the order they were deferred; a job must not throw.
+// A job is a function and the argument it is called with, so a caller can defer a shared
+// function for one of its objects without allocating a closure per call.
 
 import { performance } from 'node:perf_hooks';
 
 /** Longest run of deferred jobs between two poll phases (a job in progress is never cut). */
 const SLICE_MS = 0.2;
 
-const jobs: (() => void)[] = [];
+type Job = (arg: unknown) => void;
+
+const jobs: Job[] = [];
+const jobArgs: unknown[] = [];
 let head = 0;
 let scheduled = false;
 
@@ -25,17 +30,22 @@ function runSlice(): void {
   const deadline = performance.now() + SLICE_MS;
   while (head < jobs.length) {
     const job = jobs[head]!;
-    jobs[head++] = noop; // drop the reference: the job's closure may hold a whole response
-    job();
+    const arg = jobArgs[head];
+    // Drop the references: the job's closure or argument may hold a whole response.
+    jobs[head] = noop;
+    jobArgs[head++] = undefined;
+    job(arg);
     if (performance.now() >= deadline) break;
   }
   if (head === jobs.length) {
     jobs.length = 0;
+    jobArgs.length = 0;
     head = 0;
     return;
   }
   if (head >= 1024) {
     jobs.splice(0, head);
+    jobArgs.splice(0, head);
     head = 0;
   }
   schedule();
@@ -47,8 +57,11 @@ function schedule(): void {
   setImmediate(runSlice);
 }
 
-/** Run `job` after the current poll phase, within a bounded slice of the event loop. */
-export function defer(job: () => void): void {
+/** Run `job(arg)` after the current poll phase, within a bounded slice of the event loop. */
+export function defer(job: () => void): void;
+export function defer<T>(job: (arg: T) => void, arg: T): void;
+export function defer(job: Job, arg?: unknown): void {
   jobs.push(job);
+  jobArgs.push(arg);
   schedule();
 }

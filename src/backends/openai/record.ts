@@ -53,7 +53,7 @@ function interChunkGaps(chunks: ContentChunk[]): { icl: number[]; itl: number[] 
 export function buildRecord(proc: OpenAIStreamProcessor | null, ctx: RecordContext): OpenAIRequestRecord {
   const startNs = ctx.startNs ?? ctx.endNs;
   const queueMs = msBetween(ctx.enqueueNs, ctx.startNs ?? ctx.endNs);
-  const chunks = proc?.chunks ?? [];
+  const chunks = proc?.contentChunks() ?? [];
   const first = chunks[0];
   const firstAnswer = chunks.find((c) => c.answer);
   const second = chunks[1];

@@ -30,6 +30,9 @@ export type StreamOutcome =
 
 const MAX_ERROR_SNIPPET = 300;
 
+/** Shared by every open stream (an outcome is replaced, never mutated). */
+const OPEN: StreamOutcome = Object.freeze({ state: 'open' });
+
 function snippet(s: string): string {
   return s.length > MAX_ERROR_SNIPPET ? `${s.slice(0, MAX_ERROR_SNIPPET)}…` : s;
 }
@@ -59,9 +62,20 @@ export function serverErrorMessage(payload: unknown): string | null {
   return null;
 }
 
+/** Flags of a timeline entry. */
+const ANSWER = 1;
+const REASONING = 2;
+
 export class OpenAIStreamProcessor {
   private readonly parser = new SseParser();
-  readonly chunks: ContentChunk[] = [];
+  /**
+   * Content-bearing chunks, flat: per chunk [ns − firstChunkNs, tokens + 1 (0 = unknown), flags].
+   * Plain numbers in one array (unboxed doubles), not an object and a BigInt per chunk: the
+   * timeline lives as long as its request, so at high concurrency every byte of it is copied
+   * by young-generation GCs. Offsets from the first chunk are exact as doubles (< 2^53 ns).
+   */
+  private readonly timeline: number[] = [];
+  private firstChunkNs = 0n;
   private readonly textParts: string[] = [];
   private readonly reasoningParts: string[] = [];
   readonly usage: StreamUsage = { promptTokens: null, completionTokens: null, reasoningTokens: null };
@@ -72,10 +86,32 @@ export class OpenAIStreamProcessor {
   events = 0;
   /** feed() calls: network reads of the response body. */
   reads = 0;
-  outcome: StreamOutcome = { state: 'open' };
+  outcome: StreamOutcome = OPEN;
   private prevCompletionTokens = 0;
   /** Sum of token deltas of reasoning-only chunks (continuous usage). */
   private reasoningTokenSum = 0;
+
+  /** Content-bearing chunks received so far. */
+  get chunkCount(): number {
+    return this.timeline.length / 3;
+  }
+
+  /** The content-bearing chunks, as objects (allocates them: call once, when the request is over). */
+  contentChunks(): ContentChunk[] {
+    const t = this.timeline;
+    const out: ContentChunk[] = [];
+    for (let i = 0; i < t.length; i += 3) {
+      const tokensPlusOne = t[i + 1]!;
+      const flags = t[i + 2]!;
+      out.push({
+        ns: this.firstChunkNs + BigInt(t[i]!),
+        tokens: tokensPlusOne === 0 ? null : tokensPlusOne - 1,
+        answer: (flags & ANSWER) !== 0,
+        reasoning: (flags & REASONING) !== 0,
+      });
+    }
+    return out;
+  }
 
   get text(): string {
     return this.textParts.join('');
@@ -134,7 +170,7 @@ export class OpenAIStreamProcessor {
     const why = cause ? ` (${cause})` : '';
     this.fail(
       ns,
-      `connection closed before [DONE] and without a finish_reason${why} after ${this.chunks.length} content chunk(s)`,
+      `connection closed before [DONE] and without a finish_reason${why} after ${this.chunkCount} content chunk(s)`,
     );
   }
 
@@ -246,7 +282,8 @@ export class OpenAIStreamProcessor {
     const newTokens = this.continuousUsage && tokens !== null && tokens > 0;
     if (!(answer || reasoning || tools || newTokens)) return;
     if (reasoning && !answer) this.reasoningTokenSum += tokens ?? 0;
-    this.chunks.push({ ns, tokens, answer: answer || tools, reasoning });
+    if (this.timeline.length === 0) this.firstChunkNs = ns;
+    this.timeline.push(Number(ns - this.firstChunkNs), tokens === null ? 0 : tokens + 1, (answer || tools ? ANSWER : 0) | (reasoning ? REASONING : 0));
   }
 
   /** Reasoning tokens: from usage details when given, else the continuous-usage deltas of reasoning chunks. */

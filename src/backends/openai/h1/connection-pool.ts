@@ -97,22 +97,29 @@ export interface H1PoolOptions {
 /** How long a lingering connection may keep a waiting request waiting (vs 2 s with no waiter). */
 const LINGER_WITH_WAITERS_MS = 20;
 
-interface Waiter {
-  ready: (conn: H1Connection) => void;
+/** A request waiting for a connection (methods, so a request object can be its own waiter). */
+export interface ConnectionWaiter {
+  connectionReady(conn: H1Connection): void;
   /** The pool was closed before a connection came free. */
-  fail: (error: Error) => void;
+  connectionFailed(error: Error): void;
+}
+
+/** The owner of a lingering connection (see linger()). */
+export interface Lingerer {
+  /** Release the connection (not reusable): a waiting request needs its slot. */
+  giveUpLingering(): void;
 }
 
 export class H1Pool {
   private readonly idle: H1Connection[] = [];
   /** Every open connection, busy or idle, so destroy() reaches them all. */
   private readonly all = new Set<H1Connection>();
-  private readonly waiters: Waiter[] = [];
+  private readonly waiters: ConnectionWaiter[] = [];
   /**
    * Connections whose request has settled ([DONE] seen) while the server has not ended the
    * response yet: kept for reuse, but given up at once when an acquirer is waiting for a slot.
    */
-  private readonly lingering = new Map<H1Connection, { giveUp: () => void; since: number }>();
+  private readonly lingering = new Map<H1Connection, { owner: Lingerer; since: number }>();
   /** Lingering connections given up for a waiter whose 'close' has not come back yet. */
   private readonly evicted = new Set<H1Connection>();
   private evictionTimer: NodeJS.Timeout | null = null;
@@ -156,35 +163,37 @@ export class H1Pool {
     return holdSocketThread(this.opts.placement);
   }
 
-  /** `conn` is lingering: `giveUp` releases it (not reusable) if a waiter needs its slot. */
-  linger(conn: H1Connection, giveUp: () => void): void {
-    this.lingering.set(conn, { giveUp, since: performance.now() });
+  /** `conn` is lingering: its owner gives it up (not reusable) if a waiter needs its slot. */
+  linger(conn: H1Connection, owner: Lingerer): void {
+    this.lingering.set(conn, { owner, since: performance.now() });
     this.evictLingering();
   }
 
   /**
-   * Hand a connection to `ready` as soon as one is free: an idle one (most recently used
-   * first), a new one while under maxSockets, else the next one released. Returns a function
-   * that withdraws the request while it is still waiting.
+   * Hand a connection to `waiter` as soon as one is free: an idle one (most recently used
+   * first), a new one while under maxSockets, else the next one released. Returns true when
+   * the waiter was served at once; otherwise it waits (see withdraw()).
    */
-  acquire(ready: (conn: H1Connection) => void, fail: (error: Error) => void): () => void {
+  acquire(waiter: ConnectionWaiter): boolean {
     if (this.destroyed) throw new Error('the backend was closed');
     const conn = this.takeIdle();
     if (conn !== null) {
-      ready(conn);
-      return () => {};
+      waiter.connectionReady(conn);
+      return true;
     }
     if (this.open < this.opts.maxSockets) {
-      ready(this.connect());
-      return () => {};
+      waiter.connectionReady(this.connect());
+      return true;
     }
-    const waiter: Waiter = { ready, fail };
     this.waiters.push(waiter);
     this.evictLingering();
-    return () => {
-      const i = this.waiters.indexOf(waiter);
-      if (i >= 0) this.waiters.splice(i, 1);
-    };
+    return false;
+  }
+
+  /** `waiter` no longer wants a connection (a no-op once it was served). */
+  withdraw(waiter: ConnectionWaiter): void {
+    const i = this.waiters.indexOf(waiter);
+    if (i >= 0) this.waiters.splice(i, 1);
   }
 
   /** The owner is done with `conn`; it is reused only when `reusable` and still open. */
@@ -197,7 +206,7 @@ export class H1Pool {
     }
     const waiter = this.waiters.shift();
     if (waiter !== undefined) {
-      waiter.ready(conn);
+      waiter.connectionReady(conn);
       return;
     }
     conn.setIdleTimeout(this.opts.idleTimeoutMs);
@@ -208,7 +217,7 @@ export class H1Pool {
   destroy(): void {
     this.destroyed = true;
     const closed = new Error('the backend was closed');
-    for (const w of this.waiters.splice(0)) w.fail(closed);
+    for (const w of this.waiters.splice(0)) w.connectionFailed(closed);
     this.idle.length = 0;
     this.lingering.clear();
     if (this.evictionTimer) clearTimeout(this.evictionTimer);
@@ -226,7 +235,7 @@ export class H1Pool {
     if (this.evictionTimer !== null || this.destroyed) return;
     const now = performance.now();
     let next = Infinity;
-    for (const [conn, { giveUp, since }] of this.lingering) {
+    for (const [conn, { owner, since }] of this.lingering) {
       if (this.waiters.length <= this.evicted.size) break;
       const due = since + LINGER_WITH_WAITERS_MS;
       if (due > now) {
@@ -235,7 +244,7 @@ export class H1Pool {
       }
       this.lingering.delete(conn);
       this.evicted.add(conn);
-      giveUp();
+      owner.giveUpLingering();
     }
     if (next === Infinity || this.waiters.length <= this.evicted.size) return;
     this.evictionTimer = setTimeout(() => {
@@ -285,6 +294,6 @@ export class H1Pool {
   private serveWaiter(): void {
     if (this.destroyed || this.waiters.length === 0 || this.open >= this.opts.maxSockets) return;
     const waiter = this.waiters.shift()!;
-    waiter.ready(this.connect());
+    waiter.connectionReady(this.connect());
   }
 }
