@@ -59,6 +59,13 @@ function createSocketHost(emit, options) {
     }
     return context;
   }
+  /**
+   * Plain TCP sockets read into this one buffer (net's `onread` option) and the bytes are
+   * copied out at once: no stream machinery and no new ArrayBuffer per read (small copies
+   * come from Buffer's pool), so a burst of reads is stamped sooner and leaves less garbage.
+   * TLS sockets use 'data' events (`onread` is for plain sockets).
+   */
+  const readBuffer = Buffer.allocUnsafe(64 * 1024);
   /** Connections that finished connecting (TCP connect, or the TLS handshake). */
   const connected = new Set();
   /** Connections holding a request written before they connected: its start is stamped on connect. */
@@ -116,12 +123,36 @@ function createSocketHost(emit, options) {
    * @param {string | undefined} ca  PEM certificates to trust instead of Node's default CAs
    */
   function connect(id, host, tcpPort, secure, servername, ca) {
+    /** @param {Buffer} chunk @param {bigint} ns */
+    const onData = (chunk, ns) => {
+      readIds.push(id);
+      readStamps.push(ns);
+      readBytes.push(chunk);
+      readTotal += chunk.length;
+      if (!flushScheduled) {
+        flushScheduled = true;
+        setImmediate(flush);
+      }
+    };
     /** @type {net.Socket} */
     let socket;
     try {
       socket = secure
         ? tls.connect({ host, port: tcpPort, ...(servername ? { servername } : {}), ...(ca ? { secureContext: secureContextFor(ca) } : {}) })
-        : net.connect({ host, port: tcpPort });
+        : net.connect({
+            host,
+            port: tcpPort,
+            onread: {
+              buffer: readBuffer,
+              callback: (/** @type {number} */ n) => {
+                const ns = process.hrtime.bigint(); // arrival stamp: nothing may run before it
+                const chunk = Buffer.allocUnsafe(n);
+                readBuffer.copy(chunk, 0, 0, n);
+                onData(chunk, ns);
+                return true; // keep reading (false would pause the socket)
+              },
+            },
+          });
     } catch (err) {
       // e.g. a CA that is not a valid certificate: this connection fails, the host lives on.
       const e = /** @type {NodeJS.ErrnoException} */ (err);
@@ -138,17 +169,11 @@ function createSocketHost(emit, options) {
     });
     /** @type {NodeJS.ErrnoException | null} */
     let error = null;
-    socket.on('data', (/** @type {Buffer} */ chunk) => {
-      const ns = process.hrtime.bigint(); // arrival stamp: nothing may run before it
-      readIds.push(id);
-      readStamps.push(ns);
-      readBytes.push(chunk);
-      readTotal += chunk.length;
-      if (!flushScheduled) {
-        flushScheduled = true;
-        setImmediate(flush);
-      }
-    });
+    if (secure) {
+      socket.on('data', (/** @type {Buffer} */ chunk) => {
+        onData(chunk, process.hrtime.bigint()); // arrival stamp: taken before anything else runs
+      });
+    }
     socket.on('error', (err) => {
       error = err;
     });
