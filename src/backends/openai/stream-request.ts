@@ -81,7 +81,7 @@ function isEventStream(head: ResponseHead): boolean {
 }
 
 export function streamRequest(args: StreamRequestArgs, enqueueNs: bigint = process.hrtime.bigint()): Promise<StreamResult> {
-  return new Promise((resolve) => new StreamExchange(args, enqueueNs, resolve).start());
+  return new Promise((resolve) => new StreamExchange(args, enqueueNs, resolve).start(args));
 }
 
 function onTimeout(exchange: StreamExchange): void {
@@ -126,14 +126,22 @@ class StreamExchange implements ConnectionUser, ConnectionWaiter, Lingerer {
   private queued = false;
   private moreReadsQueued = false;
 
+  // Not the request's args: its body string would stay alive as long as the request.
+  private readonly pool: H1Pool;
+  private readonly timeoutMs: number;
+  private readonly signal: AbortSignal | undefined;
+
   constructor(
-    private readonly args: StreamRequestArgs,
+    args: StreamRequestArgs,
     private readonly enqueueNs: bigint,
     private readonly resolve: (result: StreamResult) => void,
-  ) {}
+  ) {
+    this.pool = args.pool;
+    this.timeoutMs = args.timeoutMs;
+    this.signal = args.signal;
+  }
 
-  start(): void {
-    const args = this.args;
+  start(args: StreamRequestArgs): void {
     if (args.signal?.aborted) {
       this.finish(process.hrtime.bigint(), { error: 'request aborted before it started' });
       return;
@@ -156,7 +164,7 @@ class StreamExchange implements ConnectionUser, ConnectionWaiter, Lingerer {
     if (this.settled) return; // aborted or timed out while queued
     try {
       this.waiting = true;
-      if (this.args.pool.acquire(this)) this.waiting = false;
+      if (this.pool.acquire(this)) this.waiting = false;
     } catch (err) {
       this.waiting = false;
       this.finish(process.hrtime.bigint(), { error: `request could not be sent: ${(err as Error).message}` });
@@ -198,7 +206,7 @@ class StreamExchange implements ConnectionUser, ConnectionWaiter, Lingerer {
           : this.proc !== null && this.proc.chunkCount > 0
             ? `stream stalled after ${this.proc.chunkCount} content chunk(s)`
             : 'waiting for the first token';
-    this.failNow(`request timed out after ${this.args.timeoutMs} ms (${phase})`);
+    this.failNow(`request timed out after ${this.timeoutMs} ms (${phase})`);
   }
 
   // ConnectionUser
@@ -225,7 +233,7 @@ class StreamExchange implements ConnectionUser, ConnectionWaiter, Lingerer {
     if (this.conn === null) return;
     if (error !== undefined) {
       const chunks = this.proc?.chunkCount ?? 0;
-      const why = describeNetError(error, this.args.pool.origin);
+      const why = describeNetError(error, this.pool.origin);
       this.onBroken(ns, this.head === null ? why : `stream broken after ${chunks} content chunk(s): ${why}`);
       return;
     }
@@ -252,7 +260,7 @@ class StreamExchange implements ConnectionUser, ConnectionWaiter, Lingerer {
     if (this.grace) clearTimeout(this.grace);
     const c = this.conn;
     this.conn = null;
-    if (c !== null) this.args.pool.release(c, reusable);
+    if (c !== null) this.pool.release(c, reusable);
     this.releaseHoldIfDone();
   }
 
@@ -267,7 +275,7 @@ class StreamExchange implements ConnectionUser, ConnectionWaiter, Lingerer {
     if (this.settled) return;
     this.settled = true;
     if (this.timer) clearTimeout(this.timer);
-    this.args.signal?.removeEventListener('abort', this);
+    this.signal?.removeEventListener('abort', this);
     const result: StreamResult = { enqueueNs: this.enqueueNs, startNs: this.startNs, endNs, httpStatus: this.httpStatus, proc: this.proc };
     if (extra.error !== undefined) result.error = extra.error;
     if (extra.errorBody !== undefined) result.errorBody = extra.errorBody;
@@ -279,7 +287,7 @@ class StreamExchange implements ConnectionUser, ConnectionWaiter, Lingerer {
     const ns = process.hrtime.bigint();
     if (this.waiting) {
       this.waiting = false;
-      this.args.pool.withdraw(this);
+      this.pool.withdraw(this);
     }
     this.proc?.fail(ns, message);
     this.finish(ns, this.proc ? {} : { error: message });
@@ -317,7 +325,7 @@ class StreamExchange implements ConnectionUser, ConnectionWaiter, Lingerer {
         // after the grace period, or at once when another request waits for its slot.
         this.grace = setTimeout(onGraceOver, AFTER_DONE_GRACE_MS, this);
         this.grace.unref();
-        this.args.pool.linger(this.conn, this);
+        this.pool.linger(this.conn, this);
       }
     } else if (this.errorBody !== null) {
       if (this.errorBodySize < MAX_ERROR_BODY) this.errorBody.push(Buffer.from(bytes));
