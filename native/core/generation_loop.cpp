@@ -1,4 +1,5 @@
 #include "generation_loop.h"
+#include "cpu_threads.h"
 
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
@@ -70,7 +71,7 @@ GenerationResult run_generation(StepModel& model, const GenerateOptions& options
   result.prompt_tokens = static_cast<int64_t>(options.prompt_ids.size());
 
   try {
-    if (info.threads > 0) at::set_num_threads(info.threads);
+    if (info.threads > 0) set_intraop_threads(info.threads);
     c10::InferenceMode guard;  // thread-local: taken on the generating thread
     if (cancel.load()) {
       result.stop_reason = "aborted";

@@ -1,4 +1,5 @@
 #include "gpt2_model.h"
+#include "cpu_threads.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -359,7 +360,7 @@ std::unique_ptr<Model> load_gpt2_model(const LoadOptions& options) {
     info.threads = threads;
 
     // 3. Allocate and load.
-    at::set_num_threads(threads);
+    set_intraop_threads(threads);
     return std::make_unique<StepModelAdapter>(
         std::make_unique<Gpt2Model>(std::move(cfg), ckpt, prefix, device, dtype, max_seq_len, std::move(info)));
   } catch (const c10::Error& e) {

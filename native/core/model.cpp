@@ -1,7 +1,6 @@
 // load_model(): validation, weight loading, and the decoder-only transformer (Llama family)
 // with a preallocated KV cache. Prefill and GPU decode run on libtorch; CPU single-token decode
 // runs on the hand-written kernels of cpu_decode.h (no per-op dispatch, weights streamed once).
-#include <dlfcn.h>
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -18,6 +17,7 @@
 
 #include "checkpoint.h"
 #include "cpu_decode.h"
+#include "cpu_threads.h"
 #include "engine.h"
 #include "generation_loop.h"
 #include "gpt2_model.h"
@@ -35,23 +35,6 @@ constexpr int64_t kDefaultMaxSeqLen = 4096;
 // saves (default model, 90 tokens = 7e7: 20 ms on 1 thread, 50-200 ms on 2). The 134M
 // synthetic model's 90-token prefill (6e8) gains from 2.
 constexpr int64_t kParallelPrefillMacsPerLayer = int64_t{1} << 27;
-
-// OpenBLAS (pthread build) keeps its own pool, sized by its own setting, not at::set_num_threads.
-// Found at run time: libtorch may be linked against another BLAS, or none.
-void set_blas_threads(int threads) {
-  using SetFn = void (*)(int);
-  static const SetFn fn = [] {
-    for (const char* name : {"libopenblas.so.0", "libblas.so.3"}) {
-      void* lib = dlopen(name, RTLD_LAZY | RTLD_NOLOAD);
-      if (lib == nullptr) continue;
-      auto f = reinterpret_cast<SetFn>(dlsym(lib, "openblas_set_num_threads"));
-      dlclose(lib);  // NOLOAD took a reference on a library that stays loaded
-      if (f != nullptr) return f;
-    }
-    return static_cast<SetFn>(nullptr);
-  }();
-  if (fn != nullptr) fn(threads);
-}
 
 // q/k/v and gate/up are stored concatenated along the output rows (one matmul each in
 // libtorch); wq, wk, wv, w_gate, w_up are row-range views into them (contiguous).
@@ -255,11 +238,6 @@ class TransformerModel final : public StepModel {
   }
 
  private:
-  static void set_cpu_threads(int threads) {
-    at::set_num_threads(threads);
-    set_blas_threads(threads);
-  }
-
   int64_t layer_weight_elements() const {
     const int64_t H = cfg_.hidden_size, D = cfg_.head_dim;
     return H * (cfg_.num_heads + 2 * cfg_.num_kv_heads) * D + cfg_.num_heads * D * H + 3 * H * cfg_.intermediate_size;

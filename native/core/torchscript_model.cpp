@@ -1,4 +1,5 @@
 #include "torchscript_model.h"
+#include "cpu_threads.h"
 
 #include <ATen/Parallel.h>
 #include <c10/core/GradMode.h>
@@ -263,7 +264,7 @@ std::unique_ptr<Model> load_torchscript_model(const LoadOptions& options) {
   Metadata md;
   const std::string sidecar = sidecar_path(path);
   try {
-    at::set_num_threads(threads);
+    set_intraop_threads(threads);
     c10::NoGradGuard no_grad;
     torch::jit::Module module;
     try {
