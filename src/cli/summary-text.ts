@@ -1,11 +1,17 @@
 // Human-readable run summary (aeb run, aeb report): the old headline numbers with the
 // failure count beside every average, then the distributions, energy and formulas.
+import { decimalOrEmpty } from '../results/format.js';
 import type { Distribution } from '../runner/stats.js';
 import type { IdleBaseline } from '../energy/types.js';
 import type { GoodputSummary } from '../runner/goodput.js';
 import type { RunSummary } from '../runner/summary.js';
 
 const num = (v: number | null | undefined, dp: number, unit = '') => (v === null || v === undefined ? 'n/a' : `${v.toFixed(dp)}${unit}`);
+
+/** Like num(), but a nonzero value never prints as zero (the results files' rule: 3 significant digits at least). */
+export function small(v: number | null | undefined, dp: number, unit = ''): string {
+  return v === null || v === undefined || !Number.isFinite(v) ? num(v, dp, unit) : `${decimalOrEmpty(v, dp)}${unit}`;
+}
 
 function distLine(name: string, d: Distribution): string {
   if (d.count === 0) return `  ${name.padEnd(6)} n/a`;
@@ -17,7 +23,7 @@ function idleLine(before: IdleBaseline, after: IdleBaseline | null, drift: Recor
   const parts = Object.entries(before.watts).map(([source, w]) => {
     const a = after?.watts[source];
     const d = drift?.[source];
-    return `${source} ${num(w, 1, ' W')}` + (a !== undefined ? ` → ${num(a, 1, ' W')} after (${d !== undefined ? `${d >= 0 ? '+' : ''}${(100 * d).toFixed(1)} %` : 'n/a'})` : '');
+    return `${source} ${small(w, 1, ' W')}` + (a !== undefined ? ` → ${small(a, 1, ' W')} after (${d !== undefined ? `${d >= 0 ? '+' : ''}${(100 * d).toFixed(1)} %` : 'n/a'})` : '');
   });
   return `  idle baseline (${num(before.seconds, 1, ' s')}): ${parts.join('; ') || 'no measured source'}`;
 }
@@ -58,10 +64,10 @@ export function formatSummary(title: string, s: RunSummary, errorMessage = ''): 
   if (s.tokens_per_chunk !== null && s.tokens_per_chunk > 1.05)
     lines.push(`  note: ${s.tokens_per_chunk.toFixed(2)} tokens per chunk: ITL splits chunk gaps evenly over their tokens`);
   const e = s.energy;
-  if (e.status === 'measured') {
+  if (e.status === 'measured' || e.status === 'estimated') {
     lines.push(
-      `  energy (${e.scope}, ${e.method}, window ${num(e.window_seconds, 2, ' s')}): GPU ${num(s.gpu_energy_wh, 4, ' Wh')}, CPU ${num(e.cpu_joules === null ? null : e.cpu_joules / 3600, 4, ' Wh')}; ` +
-        `${num(s.wh_per_1000_queries, 4)} Wh/1000 queries, ${num(s.tokens_per_joule, 4)} tokens/J, CO2 ${num(s.co2_emissions_g, 4, ' g')}` +
+      `  energy (${e.scope}, ${e.method}, window ${num(e.window_seconds, 2, ' s')}): GPU ${small(s.gpu_energy_wh, 4, ' Wh')}, CPU ${small(e.cpu_joules === null ? null : e.cpu_joules / 3600, 4, ' Wh')}; ` +
+        `${small(s.wh_per_1000_queries, 4)} Wh/1000 queries, ${small(s.tokens_per_joule, 4)} tokens/J, CO2 ${small(s.co2_emissions_g, 4, ' g')}` +
         (s.emissions?.source ? ` (${s.emissions.source})` : ''),
     );
   } else if (e.status === 'invalid') {
@@ -71,7 +77,7 @@ export function formatSummary(title: string, s: RunSummary, errorMessage = ''): 
   }
   if (e.idle_baseline) lines.push(idleLine(e.idle_baseline, e.idle_baseline_after ?? null, e.idle_drift ?? null));
   if (e.status !== 'unavailable')
-    for (const f of e.figures) lines.push(`    ${f.source}: ${f.status === 'ok' ? `${num(f.joules, 2)} J` : f.status}${f.reason ? ` (${f.reason})` : ''}`);
+    for (const f of e.figures) lines.push(`    ${f.source}: ${f.status === 'ok' ? `${small(f.joules, 2)} J` : f.status}${f.reason ? ` (${f.reason})` : ''}`);
   return lines.join('\n');
 }
 

@@ -1,10 +1,11 @@
 // The CLI's bridge to the engine-side modules (native backend, OpenAI client, energy, text
 // pipeline, default model). Loaded with dynamic import() so the runner, results and tests
 // never depend on them, and a missing piece gives a clear message instead of a crash.
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { cpus, hostname, platform, release, totalmem } from 'node:os';
 import { basename, resolve } from 'node:path';
 import type { Backend, ReasoningSettings } from '../backends/types.js';
+import { parseDtype } from '../config/dtype.js';
 import { backendKind } from '../config/load.js';
 import type { BenchmarkConfig } from '../config/schema.js';
 import type { EnergyMonitor } from '../energy/types.js';
@@ -25,10 +26,6 @@ async function optionalImport<T>(load: () => Promise<T>, what: string): Promise<
   }
 }
 
-const DTYPES: Record<string, 'f32' | 'bf16' | 'f16' | undefined> = {
-  auto: undefined, float32: 'f32', f32: 'f32', bfloat16: 'bf16', bf16: 'bf16', float16: 'f16', f16: 'f16',
-};
-
 /** 'cuda' + device_ids [1] → 'cuda:1'; everything else as configured. The engine uses one device. */
 export function nativeDevice(config: BenchmarkConfig): string {
   const { device, device_ids } = config.backend;
@@ -36,9 +33,24 @@ export function nativeDevice(config: BenchmarkConfig): string {
   return device;
 }
 
+/**
+ * A native model path that does not exist gets a message saying what the native backend loads
+ * (exit code 3: the run cannot start) instead of the file system's raw error.
+ */
+export async function assertNativeModelPath(path: string): Promise<void> {
+  const found = await stat(path).then(() => true, (e: NodeJS.ErrnoException) => (e.code === 'ENOENT' || e.code === 'ENOTDIR' ? false : true));
+  if (found) return;
+  throw new CliError(
+    `model ${path} does not exist. The native backend loads a local checkpoint directory (config.json + *.safetensors) ` +
+    `or a TorchScript .pt file; to benchmark a served model use --backend vllm --endpoint URL`, EXIT.RUN_FAILED);
+}
+
 /** The model directory for the native engine: the configured one or the built-in default model. */
 export async function nativeModelPath(config: BenchmarkConfig): Promise<string> {
-  if (config.backend.model) return config.backend.model;
+  if (config.backend.model) {
+    await assertNativeModelPath(config.backend.model);
+    return config.backend.model;
+  }
   const m = await optionalImport(() => import('../models/default-model.js'), 'the built-in default model (src/models/default-model)');
   return m.ensureDefaultModel();
 }
@@ -129,7 +141,7 @@ export async function createBackend(config: BenchmarkConfig, ctx: BackendContext
   const m = await optionalImport(() => import('../backends/native.js'), 'the native backend (src/backends/native)');
   const text = await textPipeline(modelPath);
   const reasoning: ReasoningSettings | undefined = ctx.reasoning ?? undefined;
-  const dtype = DTYPES[config.backend.torch_dtype];
+  const dtype = parseDtype(config.backend.torch_dtype);
   return m.createNativeBackend({
     modelPath,
     device: nativeDevice(config),
@@ -153,7 +165,11 @@ export async function createEnergyMonitor(config: BenchmarkConfig): Promise<Ener
     const used = nativeDevice(config);
     gpu = { cudaOrdinals: [used.includes(':') ? Number(used.split(':')[1]) : 0] };
   }
-  return m.createEnergyMonitor({ gpu, ...(config.metrics.idle_seconds !== null ? { idleSeconds: config.metrics.idle_seconds } : {}) });
+  return m.createEnergyMonitor({
+    gpu,
+    ...(config.metrics.idle_seconds !== null ? { idleSeconds: config.metrics.idle_seconds } : {}),
+    ...(config.metrics.cpu_watts_per_core !== null ? { cpuWattsPerCore: config.metrics.cpu_watts_per_core } : {}),
+  });
 }
 
 export async function emissions(joules: number, config: BenchmarkConfig): Promise<EmissionsFigure | null> {
@@ -165,9 +181,13 @@ export async function emissions(joules: number, config: BenchmarkConfig): Promis
   return { grams: r.grams, intensityGPerKwh: r.intensityGPerKWh, source: [r.source, r.region].filter(Boolean).join(', ') };
 }
 
+/** The native model's tokenizer, or for a server the local one named by backend.tokenizer (if any). */
 export async function tokenizer(config: BenchmarkConfig): Promise<Tokenizer | null> {
-  if (backendKind(config) !== 'native') return null;
-  const text = await textPipeline(await nativeModelPath(config));
+  const dir = backendKind(config) === 'native' ? await nativeModelPath(config) : config.backend.tokenizer;
+  if (dir === null) return null;
+  if (backendKind(config) === 'openai' && !(await stat(dir).then((s) => s.isDirectory(), () => false)))
+    throw new CliError(`backend.tokenizer (--tokenizer) ${dir} is not a directory: give a local directory holding the served model's tokenizer.json`, EXIT.USAGE);
+  const text = await textPipeline(dir);
   return { encode: (s) => text.tokenizer.encode(s), decode: (ids) => text.decode(ids) };
 }
 
@@ -181,7 +201,10 @@ export async function environment(config?: BenchmarkConfig): Promise<Record<stri
   if (config && backendKind(config) !== 'native') return env;
   try {
     const m = await import('../native/index.js');
-    env.native = m.nativeRuntimeInfo();
+    // The runtime's thread count is libtorch's default as read on this (main) thread; a run's
+    // engine sets its own (--threads), and its report puts that one under native.threads.
+    const { threads, ...info } = m.nativeRuntimeInfo();
+    env.native = { ...info, default_threads: threads };
   } catch (e) {
     env.native = { unavailable: (e as Error).message };
   }

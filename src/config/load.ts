@@ -1,6 +1,7 @@
 // Loading a run configuration: YAML file (old format accepted) → a.b.c=value overrides →
 // validation. Errors name the key, the value given and the allowed values.
 import { readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { applyOverrides, parseOverride, type Override } from './overrides.js';
@@ -94,10 +95,43 @@ export function validateConfig(raw: unknown, source: string | null = null): Load
     throw new ConfigError(`invalid configuration${source ? ` in ${source}` : ''}:\n  ${problems.join('\n  ')}`, problems);
   }
   const warnings = unknown.map((k) => `unknown key ${k} ignored`);
-  const ids = result.data.backend.device_ids;
-  if (backendKind(result.data) === 'native' && result.data.backend.device === 'cuda' && ids && ids.length > 1)
-    warnings.push(`backend.device_ids ${JSON.stringify(ids)}: the native engine runs on one device, cuda:${ids[0]} (energy is metered on that GPU only)`);
-  return { config: result.data, warnings, source };
+  const config = result.data;
+  const set = (...path: string[]) => valueAt(raw, path) !== undefined && valueAt(raw, path) !== null;
+  warnings.push(...resolveOutputDir(config, set('results', 'output_dir')), ...remarks(config, set('load', 'arrival')));
+  return { config, warnings, source };
+}
+
+/**
+ * The old system's `metrics.output_dir` is honoured: an explicit `results.output_dir`
+ * (--output-dir) wins, then `metrics.output_dir`, then the default ./results.
+ */
+function resolveOutputDir(config: BenchmarkConfig, resultsDirSet: boolean): string[] {
+  const legacy = config.metrics.output_dir;
+  if (legacy === null) return [];
+  if (!resultsDirSet) {
+    config.results.output_dir = legacy;
+    return [];
+  }
+  return config.results.output_dir === legacy ? [] :
+    [`results.output_dir (${config.results.output_dir}) and metrics.output_dir (${legacy}) differ: results go to ${config.results.output_dir}`];
+}
+
+/** Settings that are valid but do not do what they seem to. */
+function remarks(config: BenchmarkConfig, arrivalSet: boolean): string[] {
+  const out: string[] = [];
+  const { backend, load } = config;
+  const native = backendKind(config) === 'native';
+  const ids = backend.device_ids;
+  if (native && backend.device === 'cuda' && ids && ids.length > 1)
+    out.push(`backend.device_ids ${JSON.stringify(ids)}: the native engine runs on one device, cuda:${ids[0]} (energy is metered on that GPU only)`);
+  if (native && load.mode === 'concurrency' && load.concurrency > 1)
+    out.push(`load.concurrency ${load.concurrency} (--concurrency): the native in-process engine runs one generation at a time, so concurrency > 1 only adds queue time to each request`);
+  if (arrivalSet && load.mode !== 'rate')
+    out.push(`load.arrival ${load.arrival} (--arrival) is ignored: the arrival process applies only with --rate (load.mode=rate)`);
+  const cpus = availableParallelism();
+  if (backend.threads !== null && backend.threads > cpus)
+    out.push(`backend.threads ${backend.threads} (--threads) is more than the ${cpus} CPUs available here: threads will compete for cores`);
+  return out;
 }
 
 /** The YAML file as a plain object (no validation). */

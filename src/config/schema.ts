@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { carbonIntensityFor } from '../energy/emissions.js';
 import { normalizeReasoningParams, parseReasoningState } from '../formatters/reasoning-state.js';
+import { DTYPE_NAMES } from './dtype.js';
 
 const boolish = z.preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean());
 const posInt = z.number().int().positive();
@@ -24,19 +25,33 @@ function issueIfThrows<T>(check: (v: T) => unknown) {
   };
 }
 
+/** An http(s) URL; a bare host:port gets the suggestion with http:// in front. */
+const endpointUrl = z.string().superRefine((v, ctx) => {
+  let url: URL | null = null;
+  try {
+    url = new URL(v);
+  } catch {
+    // not a URL at all
+  }
+  if (url && (url.protocol === 'http:' || url.protocol === 'https:')) return;
+  const hint = /^[\w.-]+:\d+(\/.*)?$/.test(v) ? `; did you mean http://${v}?` : ' (e.g. http://127.0.0.1:8000/v1)';
+  ctx.addIssue({ code: 'custom', message: `${JSON.stringify(v)} is not an http(s) URL${hint}` });
+});
+
 const backendSchema = z.object({
   type: z.enum(BACKEND_TYPES).default('native'),
   model: z.string().min(1).nullable().default(null),
-  endpoint: z.string().url().nullable().default(null),
+  endpoint: endpointUrl.nullable().default(null),
   api: z.enum(['chat', 'completions']).default('chat'),
   api_key: z.string().nullable().default(null),
   device: z.string().regex(/^(cpu|cuda(:\d+)?)$/, 'must be cpu, cuda or cuda:N').default('cpu'),
   device_ids: z.array(nonNegInt).nullable().default(null),
-  torch_dtype: z.enum(['auto', 'float32', 'bfloat16', 'float16', 'f32', 'bf16', 'f16']).default('auto'),
+  torch_dtype: z.enum(DTYPE_NAMES).default('auto'),
   device_map: z.string().nullable().default(null),
   threads: posInt.nullable().default(null),
   max_seq_len: posInt.nullable().default(null),
-  tokenizer: z.string().nullable().default(null),
+  /** openai backend: local directory with the served model's tokenizer.json (for scenario.max_prompt_tokens). */
+  tokenizer: z.string().min(1).nullable().default(null),
   request_timeout_ms: nonNegInt.default(600_000),
   /** openai backend: PEM file of the CA(s) to trust for an https endpoint (a private CA). */
   ca_file: z.string().min(1).nullable().default(null),
@@ -79,6 +94,8 @@ const metricsSchema = z.object({
   idle_seconds: z.number().nonnegative().nullable().default(null),
   /** Measure the idle baseline again after the measured phase (drift check). */
   idle_after: boolish.default(true),
+  /** Watts per busy core for the CPU energy estimate where no CPU sensor exists (null = the monitor's default). */
+  cpu_watts_per_core: z.number().positive().nullable().default(null),
 });
 
 const reporterSchema = z.object({
@@ -146,6 +163,10 @@ export const configSchema = z
       ctx.addIssue({ code: 'custom', path: ['backend', 'endpoint'], message: `is required for backend type ${c.backend.type} (e.g. http://localhost:8000/v1)` });
     if ((c.backend.type === 'vllm' || c.backend.type === 'openai') && !c.backend.model)
       ctx.addIssue({ code: 'custom', path: ['backend', 'model'], message: `is required for backend type ${c.backend.type} (the served model name)` });
+    if ((c.backend.type === 'vllm' || c.backend.type === 'openai') && c.scenario.max_prompt_tokens !== null && !c.backend.tokenizer)
+      ctx.addIssue({ code: 'custom', path: ['backend', 'tokenizer'], message:
+        `is required to truncate prompts to scenario.max_prompt_tokens (--max-prompt-tokens) with backend type ${c.backend.type}: ` +
+        `set backend.tokenizer=DIR (or --tokenizer DIR), a local directory holding the served model's tokenizer.json` });
     if (c.load.mode === 'rate' && c.load.rate === null)
       ctx.addIssue({ code: 'custom', path: ['load', 'rate'], message: 'is required when load.mode is rate (requests per second)' });
     // A location the emissions table lacks must fail now, not after a long run.

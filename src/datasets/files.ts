@@ -22,7 +22,7 @@ export function formatOf(file: string): DatasetFormat | null {
 function pickText(row: unknown, column: string, file: string, where: string, available: () => string[]): string {
   if (row === null || typeof row !== 'object' || Array.isArray(row)) throw new DatasetError(`${file}: ${where} is not an object`);
   const v = (row as Record<string, unknown>)[column];
-  if (v === undefined) throw new DatasetError(`${file}: ${where} has no column "${column}" (available: ${available().join(', ') || 'none'}); choose one with the text column option`);
+  if (v === undefined) throw new DatasetError(`${file}: ${where} has no column "${column}" (available: ${available().join(', ') || 'none'}); choose one with --text-column NAME (config: scenario.text_column_name)`);
   if (typeof v !== 'string') throw new DatasetError(`${file}: ${where}: column "${column}" is ${v === null ? 'null' : typeof v}, expected text`);
   return v;
 }
@@ -65,7 +65,7 @@ async function readParquet(file: string, column: string): Promise<string[]> {
     throw new DatasetError(`${file}: not a readable Parquet file (${(e as Error).message})`);
   }
   const names = parquetSchema(metadata).children.map((c) => c.element.name);
-  if (!names.includes(column)) throw new DatasetError(`${file}: no column "${column}" (available: ${names.join(', ')}); choose one with the text column option`);
+  if (!names.includes(column)) throw new DatasetError(`${file}: no column "${column}" (available: ${names.join(', ')}); choose one with --text-column NAME (config: scenario.text_column_name)`);
   const rows = await parquetReadObjects({ file: buffer, metadata, columns: [column] });
   return rows.map((r, i) => pickText(r, column, file, `row ${i + 1}`, () => names));
 }

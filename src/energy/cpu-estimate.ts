@@ -8,10 +8,13 @@ import type { EnergyProbe, ProbeFigure, SensorDescription } from './probe.js';
 
 /**
  * Default watts per busy core: a TDP-based figure (a typical server CPU's TDP divided by its
- * core count is ~5–12 W; CodeCarbon's fallback is 85 W TDP for a whole CPU). Configure
- * `cpuWattsPerCore` with TDP ÷ cores of the actual CPU for a better estimate.
+ * core count is ~5–12 W; CodeCarbon's fallback is 85 W TDP for a whole CPU). Configure TDP ÷
+ * cores of the actual CPU for a better estimate (see CPU_WATTS_SETTING).
  */
 export const DEFAULT_CPU_WATTS_PER_CORE = 10;
+
+/** Where users set the watts per core: config key, command-line flag, TypeScript API option. */
+export const CPU_WATTS_SETTING = 'metrics.cpu_watts_per_core (config), --cpu-watts-per-core (command line) or cpuWattsPerCore (TypeScript API)';
 
 /** Busy (non-idle) CPU milliseconds summed over all cores since boot. */
 export type BusyCpuMs = () => number;
@@ -36,7 +39,7 @@ export class CpuEstimateProbe implements EnergyProbe {
   }
 
   private get reason(): string {
-    return `estimated (no CPU energy sensor): busy core-seconds × ${this.wattsPerCore} W per core; set cpuWattsPerCore to the CPU's TDP ÷ cores`;
+    return `estimated (no CPU energy sensor): busy core-seconds × ${this.wattsPerCore} W per core; set ${CPU_WATTS_SETTING} to the CPU's TDP ÷ cores`;
   }
 
   async describe(): Promise<SensorDescription[]> {

@@ -19,6 +19,24 @@ export function fixedOrEmpty(x: number | null | undefined, digits: number): stri
   return x === null || x === undefined || !Number.isFinite(x) ? '' : pyFixed(x, digits);
 }
 
+/** Significant digits a nonzero value keeps in the results files. */
+export const MIN_SIGNIFICANT_DIGITS = 3;
+/** Beyond this many decimals a value is written in exponent form (e.g. 1.23e-25). */
+const MAX_DECIMALS = 20;
+
+/**
+ * `digits` decimals (Python's f"{x:.Nf}", the old files' format) when that keeps at least
+ * MIN_SIGNIFICANT_DIGITS significant digits, otherwise as many decimals as keep them: a small
+ * nonzero value is never written as 0 (0.0000123, not 0.0000). '' for unknown values.
+ */
+export function decimalOrEmpty(x: number | null | undefined, digits: number): string {
+  if (x === null || x === undefined || !Number.isFinite(x)) return '';
+  if (x === 0) return pyFixed(x, digits);
+  const needed = MIN_SIGNIFICANT_DIGITS - 1 - Math.floor(Math.log10(Math.abs(x)));
+  if (needed <= digits) return pyFixed(x, digits);
+  return needed <= MAX_DECIMALS ? pyFixed(x, needed) : x.toPrecision(MIN_SIGNIFICANT_DIGITS);
+}
+
 export function intOrEmpty(x: number | null | undefined): string {
   return x === null || x === undefined ? '' : String(Math.round(x));
 }

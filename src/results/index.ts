@@ -1,6 +1,6 @@
 export { EXTRA_COLUMNS, LEGACY_COLUMNS, MASTER_COLUMNS, PRE_RENAME_COLUMNS, type MasterRow } from './columns.js';
 export { CsvFormatError, csvRecords, parseCsvText, readCsvFile, type CsvTable } from './csv-file.js';
-export { fixedOrEmpty, pyFixed } from './format.js';
+export { decimalOrEmpty, fixedOrEmpty, pyFixed } from './format.js';
 export { LockTimeoutError, withFileLock } from './lock.js';
 export {
   appendMasterRow, appendMasterRows, assertAppendable, buildFailedRow, buildMasterRow, headerKind, ResultsFileError, rowCells, runErrorMessage,

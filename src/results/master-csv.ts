@@ -9,7 +9,7 @@ import { partialFailureMessage } from '../runner/summary.js';
 import { csvRecords, detectEol, parseCsvText } from './csv-file.js';
 import { LEGACY_COLUMNS, MASTER_COLUMNS, PRE_RENAME_COLUMNS, type MasterRow } from './columns.js';
 import { writeDurably } from './durable.js';
-import { fixedOrEmpty, intOrEmpty } from './format.js';
+import { decimalOrEmpty, intOrEmpty } from './format.js';
 import { withFileLock } from './lock.js';
 
 export interface RunIdentity {
@@ -20,7 +20,12 @@ export interface RunIdentity {
   reasoningState?: string;
   runId?: string;
   backend?: string;
-  device?: string;
+  /**
+   * The device that did the work, when known; null: unknown (empty cell). Native engine: its
+   * device. Server backend: only a device the server reports; the client's `backend.device`
+   * setting (default cpu) says nothing about the server, so it is never written for one.
+   */
+  device: string | null;
   dtype?: string;
   loadMode?: string;
   gpuCount?: number | null;
@@ -32,7 +37,7 @@ export class ResultsFileError extends Error {
   override name = 'ResultsFileError';
 }
 
-const s6 = (ms: number | null) => fixedOrEmpty(ms === null ? null : ms / 1000, 6);
+const s6 = (ms: number | null) => decimalOrEmpty(ms === null ? null : ms / 1000, 6);
 
 /** The error_message cell: partial failures (old wording) and why a run stopped early. */
 export function runErrorMessage(summary: RunSummary): string {
@@ -66,18 +71,18 @@ export function buildMasterRow(id: RunIdentity, summary: RunSummary, errorMessag
     total_prompts: String(summary.total_prompts),
     successful_prompts: String(summary.successful_prompts),
     failed_prompts: String(summary.failed_prompts),
-    total_duration_seconds: fixedOrEmpty(summary.total_duration_seconds, 2),
-    avg_total_time: fixedOrEmpty(summary.avg_total_time, 4),
-    avg_time_to_first_token: fixedOrEmpty(summary.avg_time_to_first_token, 4),
+    total_duration_seconds: decimalOrEmpty(summary.total_duration_seconds, 2),
+    avg_total_time: decimalOrEmpty(summary.avg_total_time, 4),
+    avg_time_to_first_token: decimalOrEmpty(summary.avg_time_to_first_token, 4),
     total_tokens: intOrEmpty(summary.total_tokens),
     total_prompt_tokens: intOrEmpty(summary.total_prompt_tokens),
     total_completion_tokens: intOrEmpty(summary.total_completion_tokens),
-    throughput_tokens_per_second: fixedOrEmpty(summary.throughput_tokens_per_second, 2),
-    gpu_energy_wh: fixedOrEmpty(summary.gpu_energy_wh, 4),
-    wh_per_1000_queries: fixedOrEmpty(summary.wh_per_1000_queries, 4),
-    co2_emissions_g: fixedOrEmpty(summary.co2_emissions_g, 4),
-    tokens_per_joule: fixedOrEmpty(summary.tokens_per_joule, 4),
-    avg_energy_per_prompt_wh: fixedOrEmpty(summary.avg_energy_per_prompt_wh, 4),
+    throughput_tokens_per_second: decimalOrEmpty(summary.throughput_tokens_per_second, 2),
+    gpu_energy_wh: decimalOrEmpty(summary.gpu_energy_wh, 4),
+    wh_per_1000_queries: decimalOrEmpty(summary.wh_per_1000_queries, 4),
+    co2_emissions_g: decimalOrEmpty(summary.co2_emissions_g, 4),
+    tokens_per_joule: decimalOrEmpty(summary.tokens_per_joule, 4),
+    avg_energy_per_prompt_wh: decimalOrEmpty(summary.avg_energy_per_prompt_wh, 4),
     error_message: errorMessage,
     warmup_requests: String(summary.warmup_requests),
     p50_ttft_seconds: s6(summary.ttft_ms.median),
@@ -92,13 +97,13 @@ export function buildMasterRow(id: RunIdentity, summary: RunSummary, errorMessag
     p50_total_time_seconds: s6(summary.total_time_ms.median),
     p95_total_time_seconds: s6(summary.total_time_ms.p95),
     p99_total_time_seconds: s6(summary.total_time_ms.p99),
-    output_tokens_per_second: fixedOrEmpty(summary.output_tokens_per_second, 2),
-    requests_per_second: fixedOrEmpty(summary.requests_per_second, 4),
+    output_tokens_per_second: decimalOrEmpty(summary.output_tokens_per_second, 2),
+    requests_per_second: decimalOrEmpty(summary.requests_per_second, 4),
     energy_scope: e.scope ?? 'unavailable',
     energy_method: e.method ?? '',
-    energy_window_seconds: fixedOrEmpty(e.window_seconds, 3),
-    cpu_energy_wh: fixedOrEmpty(e.cpu_joules === null ? null : e.cpu_joules / 3600, 4),
-    gpu_dynamic_energy_wh: fixedOrEmpty(e.gpu_dynamic_joules === null ? null : e.gpu_dynamic_joules / 3600, 4),
+    energy_window_seconds: decimalOrEmpty(e.window_seconds, 3),
+    cpu_energy_wh: decimalOrEmpty(e.cpu_joules === null ? null : e.cpu_joules / 3600, 4),
+    gpu_dynamic_energy_wh: decimalOrEmpty(e.gpu_dynamic_joules === null ? null : e.gpu_dynamic_joules / 3600, 4),
     stop_reason: summary.stop_reason ?? '',
   };
 }
@@ -112,7 +117,7 @@ export function buildFailedRow(id: RunIdentity, plannedPrompts: number, duration
     total_prompts: String(plannedPrompts),
     successful_prompts: '0',
     failed_prompts: String(plannedPrompts),
-    total_duration_seconds: fixedOrEmpty(durationSeconds, 2),
+    total_duration_seconds: decimalOrEmpty(durationSeconds, 2),
     energy_scope: 'unavailable',
     error_message: `FAILED: ${error}`,
     stop_reason: 'failed',

@@ -1,9 +1,11 @@
 // A configured run end to end: dataset → prompt format → backend → runner → result files
 // (individual_runs/<run_id>/{requests.jsonl, report.json, results.csv, telemetry.jsonl} and a
-// master row).
+// master row). The outcome lists only the files that were actually written.
 // Backends, energy monitors, emissions and tokenizers are injected so this works with
 // scripted test backends and before/without the native addon.
-import { join } from 'node:path';
+import { constants } from 'node:fs';
+import { access, mkdir, stat } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import type { Backend, GenerationSettings, ReasoningSettings, RequestRecord } from '../backends/types.js';
 import { backendKind } from '../config/load.js';
 import type { BenchmarkConfig } from '../config/schema.js';
@@ -64,10 +66,48 @@ export interface PipelineOutcome {
   error: string | null;
   /** The thrown error behind a failed run (for exit codes). */
   cause?: unknown;
-  /** telemetry: written only when the energy monitor sampled a GPU timeline. */
-  files: { dir: string; records: string; report: string; csv: string; master: string | null; telemetry: string };
+  /** The run directory and the files written (a key is absent when its file was not written). */
+  files: RunFiles;
   reasoningFormat: string | null;
   reasoningLabel: string | null;
+}
+
+export interface RunFiles {
+  dir: string;
+  records?: string;
+  report?: string;
+  csv?: string;
+  master?: string;
+  /** Written only when the energy monitor sampled a timeline. */
+  telemetry?: string;
+}
+
+/** The first existing path at or above `p` that is not a directory (what blocks creating `p`). */
+async function blockingFile(p: string): Promise<string | null> {
+  for (let cur = resolve(p); ; cur = dirname(cur)) {
+    const s = await stat(cur).catch(() => null);
+    if (s) return s.isDirectory() ? null : cur;
+    if (dirname(cur) === cur) return null;
+  }
+}
+
+/**
+ * Creates the results directory `dir` (with its parents) and checks it is writable, or throws a
+ * ResultsFileError naming the path and the problem. Called before any prompt runs.
+ */
+export async function prepareOutputDir(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true });
+  } catch (e) {
+    const file = await blockingFile(dir);
+    const why = file ? `${file} is a file, not a directory` : errorText(e);
+    throw new ResultsFileError(`results directory ${dir} cannot be created: ${why}`, { cause: e });
+  }
+  try {
+    await access(dir, constants.W_OK);
+  } catch (e) {
+    throw new ResultsFileError(`results directory ${dir} is not writable (${(e as NodeJS.ErrnoException).code ?? errorText(e)})`, { cause: e });
+  }
 }
 
 export function loadPlanOf(config: BenchmarkConfig): LoadPlan {
@@ -116,9 +156,10 @@ const ENVIRONMENT_WAIT_AFTER_INTERRUPT_MS = 100;
 /** The master row first (what users compare across runs), then the per-run files. */
 async function writeResults(config: BenchmarkConfig, files: { records: string; report: string; csv: string; master: string; telemetry: string },
   identity: RunIdentity, plan: LoadPlan, result: RunResult, environmentP: Promise<Record<string, unknown>>, interrupted: boolean,
-  timeline: readonly unknown[]): Promise<void> {
+  timeline: readonly unknown[], written: RunFiles): Promise<void> {
   const row = buildMasterRow(identity, result.summary);
   await appendMasterRow(files.master, row, { sync: !interrupted });
+  written.master = files.master;
   let timer: NodeJS.Timeout | undefined;
   const environment = interrupted
     ? await Promise.race([environmentP, new Promise<Record<string, unknown>>((r) => {
@@ -126,15 +167,31 @@ async function writeResults(config: BenchmarkConfig, files: { records: string; r
     })]).finally(() => clearTimeout(timer))
     : await environmentP;
   await writeRunReport(files.report, buildRunReport({
-    run_id: identity.runId!, config, environment, backend: result.description,
+    run_id: identity.runId!, config, environment: withRunThreads(environment, result.description), backend: result.description,
     load: { plan, description: describeLoadPlan(plan), warmup_requests: config.runner.warmup_requests },
     summary: result.summary, client_calibration: result.clientCalibration, server_metrics: result.serverMetrics,
     warnings: result.warnings, started_at: result.startedAt, finished_at: result.finishedAt,
     files: { records: files.records, csv: files.csv, master: files.master, ...(timeline.length > 0 ? { telemetry: files.telemetry } : {}) },
   }));
+  written.report = files.report;
   await writeRunCsv(files.csv, row);
+  written.csv = files.csv;
   if (config.reporter.output_file) await writeRunCsv(config.reporter.output_file, row);
-  if (timeline.length > 0) await writeTelemetry(files.telemetry, timeline);
+  if (timeline.length > 0) {
+    await writeTelemetry(files.telemetry, timeline);
+    written.telemetry = files.telemetry;
+  }
+}
+
+/**
+ * The machine description with the intra-op thread count the run used (the backend's, when it
+ * reports one) in place of the library's default read on the main thread.
+ */
+function withRunThreads(environment: Record<string, unknown>, description: RunResult['description']): Record<string, unknown> {
+  const threads = (description.details as { threads?: unknown } | undefined)?.threads;
+  const native = environment.native;
+  if (typeof threads !== 'number' || native === null || typeof native !== 'object' || 'unavailable' in native) return environment;
+  return { ...environment, native: { ...native, threads } };
 }
 
 export async function runConfigured(config: BenchmarkConfig, deps: PipelineDeps, meta: RunMeta = {}): Promise<PipelineOutcome> {
@@ -145,14 +202,19 @@ export async function runConfigured(config: BenchmarkConfig, deps: PipelineDeps,
   const runId = meta.runId ?? makeRunId(model, reasoningState || null);
   const dir = join(config.results.output_dir, 'individual_runs', runId);
   const files = { dir, records: join(dir, 'requests.jsonl'), report: join(dir, 'report.json'), csv: join(dir, 'results.csv'), master: masterCsvPath(config), telemetry: join(dir, 'telemetry.jsonl') };
+  const written: RunFiles = { dir };
   const plan = loadPlanOf(config);
   const identity: RunIdentity = {
     modelName: model, modelClass: meta.modelClass ?? config.results.model_class, task: meta.task ?? config.results.task,
-    reasoningState, runId, backend: backendKind(config), device: config.backend.device, loadMode: describeLoadPlan(plan),
+    reasoningState, runId, backend: backendKind(config), device: backendKind(config) === 'openai' ? null : config.backend.device, loadMode: describeLoadPlan(plan),
     gpuCount: gpuCountOf(config),
   };
   // Fail before a long run, not after it, when results could not be recorded.
-  await assertAppendable(files.master);
+  await prepareOutputDir(config.results.output_dir);
+  await prepareOutputDir(dirname(files.master));
+  await assertAppendable(files.master).catch((e: unknown) => {
+    throw e instanceof ResultsFileError ? e : new ResultsFileError(`${files.master}: ${errorText(e)}`, { cause: e });
+  });
   const t0 = process.hrtime.bigint();
   let reasoningFormat: string | null = null;
   let reasoningLabel: string | null = null;
@@ -192,7 +254,10 @@ export async function runConfigured(config: BenchmarkConfig, deps: PipelineDeps,
       ? deps.environment(config).catch((e: unknown) => ({ error: errorText(e) }))
       : Promise.resolve({});
     energy = config.metrics.enabled && deps.createEnergyMonitor ? await deps.createEnergyMonitor(config) : null;
-    writer = await RecordsWriter.create(files.records);
+    writer = await RecordsWriter.create(files.records).catch((e: unknown) => {
+      throw new ResultsFileError(`${files.records} cannot be created: ${errorText(e)}`, { cause: e });
+    });
+    written.records = files.records;
     // Created last: from here runBenchmark owns the backend and closes it whatever happens.
     const backend = await deps.createBackend(config, { modelName: model, reasoning: settings.reasoning ?? null });
     const w = writer;
@@ -217,7 +282,7 @@ export async function runConfigured(config: BenchmarkConfig, deps: PipelineDeps,
     if (result.description.gpuOrdinals) identity.gpuCount = result.description.gpuOrdinals.length;
     const status = result.interrupted ? 'interrupted' : 'completed';
     try {
-      await writeResults(config, files, identity, plan, result, environmentP, result.interrupted, energy?.timeline() ?? []);
+      await writeResults(config, files, identity, plan, result, environmentP, result.interrupted, energy?.timeline() ?? [], written);
     } catch (e) {
       // The run itself finished: keep its measurements in the outcome, and add no FAILED row
       // (the master row may already be written; a retry would measure the run again).
@@ -225,19 +290,20 @@ export async function runConfigured(config: BenchmarkConfig, deps: PipelineDeps,
       log(`error: ${error}`);
       // A results-file failure (exit code 5), whatever the underlying error was.
       const cause = e instanceof ResultsFileError ? e : new ResultsFileError(error, { cause: e });
-      return { runId, status: 'failed', summary: result.summary, result, error, cause, files, reasoningFormat, reasoningLabel };
+      return { runId, status: 'failed', summary: result.summary, result, error, cause, files: written, reasoningFormat, reasoningLabel };
     }
-    return { runId, status, summary: result.summary, result, error: null, files, reasoningFormat, reasoningLabel };
+    return { runId, status, summary: result.summary, result, error: null, files: written, reasoningFormat, reasoningLabel };
   } catch (e) {
     if (writer) await writer.close().catch(() => undefined);
     const error = errorText(e);
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     try {
       await appendMasterRow(files.master, buildFailedRow(identity, planned, seconds, error));
+      written.master = files.master;
     } catch (we) {
       log(`warning: could not record the failed run in ${files.master}: ${errorText(we)}`);
     }
-    return { runId, status: 'failed', summary: null, result: null, error, cause: e, files, reasoningFormat, reasoningLabel };
+    return { runId, status: 'failed', summary: null, result: null, error, cause: e, files: written, reasoningFormat, reasoningLabel };
   } finally {
     if (energy) await energy.close().catch(() => undefined);
   }

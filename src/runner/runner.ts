@@ -317,7 +317,7 @@ export async function runBenchmark(opts: RunnerOptions): Promise<RunResult> {
   const durationSeconds = firstDispatchNs === null ? 0 : Number(lastEndNs - firstDispatchNs) / 1e9;
 
   const base = { records: measured, plannedPrompts: opts.prompts.length, warmupRequests: warmupCount, durationSeconds,
-    stopReason, cancelledInFlight, energy: energyWindow, idle, idleAfter, slo: opts.slo ?? null };
+    stopReason, cancelledInFlight, energy: energyWindow, idle, idleAfter, slo: opts.slo ?? null, backend: description };
   let summary = buildSummary({ ...base, emissions: null });
   if (opts.emissions && summary.energy.primary_joules !== null) {
     try {
@@ -327,5 +327,6 @@ export async function runBenchmark(opts: RunnerOptions): Promise<RunResult> {
       warnings.push(`emissions unavailable: ${errorText(e)}`);
     }
   }
+  warnings.push(...summary.energy.warnings);
   return { description, records, summary, energyWindow, idle, interrupted: interrupted(), clientCalibration, serverMetrics, startedAt, finishedAt: new Date().toISOString(), warnings };
 }

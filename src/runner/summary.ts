@@ -2,7 +2,8 @@
 // Averages are over successful measured requests and always sit beside the failure count;
 // anything not observed is null (never a fake 0). Formulas are listed in SUMMARY_FORMULAS
 // and printed in reports, because tools disagree on names.
-import type { RequestRecord, TokenCountSource } from '../backends/types.js';
+import type { BackendDescription, RequestRecord, TokenCountSource } from '../backends/types.js';
+import { remoteServerHost } from '../energy/boundary.js';
 import type { EnergyFigure, EnergyWindowResult, IdleBaseline } from '../energy/types.js';
 import { describe, mean, type Distribution } from './stats.js';
 import { evaluateGoodput, hasSlo, type GoodputSummary, type SloTargets } from './goodput.js';
@@ -16,8 +17,13 @@ export interface EmissionsFigure {
 }
 
 export interface EnergySummary {
-  /** 'invalid': a sensor exists but its window cannot be trusted (counter reset, failed read). */
-  status: 'measured' | 'invalid' | 'unavailable';
+  /**
+   * 'measured': the primary figure comes from sensors (GPU counter or integrated power, RAPL);
+   * 'estimated': it is, or includes, a model (the CPU-time estimate) — never called measured;
+   * 'invalid': a sensor exists but its window cannot be trusted (counter reset, failed read);
+   * 'unavailable': nothing measured or estimated the run.
+   */
+  status: 'measured' | 'estimated' | 'invalid' | 'unavailable';
   /** What the primary figure covers, e.g. 'gpu' or 'cpu-package+dram'. */
   scope: string | null;
   /** 'counter' | 'integrated' | 'estimated' (mixed methods joined with '+'). */
@@ -26,8 +32,18 @@ export interface EnergySummary {
   gpu_joules: number | null;
   gpu_dynamic_joules: number | null;
   cpu_joules: number | null;
-  /** Joules behind the derived per-query/per-token figures (GPU when measured, else CPU). */
+  /**
+   * Joules behind the derived per-query/per-token figures (GPU when measured, else CPU); null
+   * when there is none, or when the figures do not cover the work (covers_workload false).
+   */
   primary_joules: number | null;
+  /**
+   * False when the model runs on a server on another machine and no sensor here is attributed
+   * to it: the figures are then the client machine's only, and no efficiency is derived.
+   */
+  covers_workload: boolean;
+  /** What a reader of the energy figures must know (e.g. they are the client machine's). */
+  warnings: string[];
   figures: EnergyFigure[];
   /** Idle power before the measured phase; dynamic energy subtracts this one. */
   idle_baseline: IdleBaseline | null;
@@ -102,6 +118,12 @@ export interface SummaryInput {
   emissions: EmissionsFigure | null;
   /** Service-level objectives for goodput (none set: no goodput figure). */
   slo?: SloTargets | null;
+  /**
+   * The backend as opened. Its `details.endpoint` tells whether a server is on this machine
+   * (loopback) or another one, whose energy no sensor here covers. Absent: the work is taken
+   * to run on this machine.
+   */
+  backend?: BackendDescription | null;
 }
 
 export const SUMMARY_FORMULAS: Record<string, string> = {
@@ -121,7 +143,7 @@ export const SUMMARY_FORMULAS: Record<string, string> = {
   output_tokens_per_joule: 'completion tokens / primary energy (J)',
   co2_emissions_g: 'primary energy (kWh) × grid carbon intensity (g CO2e/kWh)',
   goodput: 'measured requests meeting every set SLO (TTFT, TPOT, E2E ≤ target; failed requests never do) / duration',
-  primary_energy: 'GPU board energy of the GPUs doing the work when measured, else CPU package (+DRAM)',
+  primary_energy: 'GPU board energy of the GPUs doing the work when measured, else CPU package (+DRAM), else the CPU-time estimate (status "estimated"); none for a server on another machine unless GPUs of this machine are attributed to it',
 };
 
 const msToS = (v: number | null) => (v === null ? null : v / 1000);
@@ -149,13 +171,22 @@ function idleDrift(before: IdleBaseline | null, after: IdleBaseline | null): Rec
   return out;
 }
 
+/** Why no efficiency is derived from figures that cover only the client machine. */
+function clientOnlyWarning(scope: string | null, serverHost: string): string {
+  return `energy figures (${scope ?? 'none'}) are this client machine's, not the server's at ${serverHost}: no sensor here ` +
+    'sees the server, so wh_per_1000_queries, avg_energy_per_prompt_wh, tokens_per_joule, output_tokens_per_joule and ' +
+    "co2_emissions_g are left empty (measure on the server's machine, against a loopback endpoint)";
+}
+
 /**
  * GPU and CPU totals come from the window (the monitor nulls a total when one of its parts
  * is invalid: a partial sum would understate). The primary figure is the GPU one whenever a
  * GPU sensor exists, even when its window is invalid: falling back to the CPU figure would
- * silently change what wh_per_1000_queries means.
+ * silently change what wh_per_1000_queries means. A server on another machine is covered
+ * only by GPUs of this machine attributed to it; otherwise there is no primary figure.
  */
-function summariseEnergy(window: EnergyWindowResult | null, idle: IdleBaseline | null, idleAfter: IdleBaseline | null): EnergySummary {
+function summariseEnergy(window: EnergyWindowResult | null, idle: IdleBaseline | null, idleAfter: IdleBaseline | null,
+  backend: BackendDescription | null): EnergySummary {
   const figures = window?.figures ?? [];
   const present = (f: EnergyFigure) => f.status !== 'unavailable';
   const gpu = figures.filter((f) => f.scope === 'gpu' && present(f));
@@ -163,20 +194,27 @@ function summariseEnergy(window: EnergyWindowResult | null, idle: IdleBaseline |
   const gpuJoules = window?.gpuJoules ?? null;
   const cpuJoules = window?.cpuJoules ?? null;
   const primary = gpu.length ? gpu : cpu;
-  const primaryJoules = gpu.length ? gpuJoules : cpu.length ? cpuJoules : null;
+  const total = gpu.length ? gpuJoules : cpu.length ? cpuJoules : null;
   const dyn = gpuJoules !== null && gpu.length && gpu.every((f) => typeof f.dynamicJoules === 'number')
     ? gpu.reduce((s, f) => s + (f.dynamicJoules as number), 0)
     : null;
   const uniq = (xs: string[]) => [...new Set(xs)].join('+') || null;
+  const scope = uniq(primary.map((f) => f.scope));
+  const serverHost = remoteServerHost(backend);
+  const coversWorkload = serverHost === null || gpu.length > 0;
   return {
-    status: primaryJoules !== null ? 'measured' : primary.length ? 'invalid' : 'unavailable',
-    scope: uniq(primary.map((f) => f.scope)),
+    status: total === null
+      ? (primary.length ? 'invalid' : 'unavailable')
+      : primary.some((f) => f.method === 'estimated') ? 'estimated' : 'measured',
+    scope,
     method: uniq(primary.map((f) => f.method)),
     window_seconds: window?.seconds ?? null,
     gpu_joules: gpuJoules,
     gpu_dynamic_joules: dyn,
     cpu_joules: cpuJoules,
-    primary_joules: primaryJoules,
+    primary_joules: coversWorkload ? total : null,
+    covers_workload: coversWorkload,
+    warnings: !coversWorkload && primary.length ? [clientOnlyWarning(scope, serverHost!)] : [],
     figures,
     idle_baseline: idle,
     idle_baseline_after: idleAfter,
@@ -209,9 +247,11 @@ export function buildSummary(input: SummaryInput): RunSummary {
   const icl = ok.flatMap((r) => r.iclMs);
   const chunks = ok.reduce((s, r) => s + r.iclMs.length + (r.ttftMs !== null ? 1 : 0), 0);
 
-  const energy = summariseEnergy(input.energy, input.idle, input.idleAfter ?? null);
+  const energy = summariseEnergy(input.energy, input.idle, input.idleAfter ?? null, input.backend ?? null);
   const primaryWh = energy.primary_joules === null ? null : energy.primary_joules / 3600;
   const perQuery = records.length ? div(primaryWh, records.length) : null;
+  // Emissions of energy that does not cover the work would read as the run's: none then.
+  const emissions = energy.covers_workload ? input.emissions : null;
   const avgTotal = msToS(mean(totalTimeMs));
   const ttft = describe(ok.map((r) => r.ttftMs));
 
@@ -229,7 +269,7 @@ export function buildSummary(input: SummaryInput): RunSummary {
     throughput_tokens_per_second: perSecond(totalTokens),
     gpu_energy_wh: energy.gpu_joules === null ? null : energy.gpu_joules / 3600,
     wh_per_1000_queries: perQuery === null ? null : perQuery * 1000,
-    co2_emissions_g: input.emissions?.grams ?? null,
+    co2_emissions_g: emissions?.grams ?? null,
     tokens_per_joule: div(totalTokens, energy.primary_joules),
     avg_energy_per_prompt_wh: perQuery,
     planned_prompts: input.plannedPrompts,
@@ -253,7 +293,7 @@ export function buildSummary(input: SummaryInput): RunSummary {
     tokens_per_chunk: chunks > 0 && completionTokens !== null ? completionTokens / chunks : null,
     token_count_sources: sources,
     energy,
-    emissions: input.emissions,
+    emissions,
     goodput: hasSlo(input.slo) ? evaluateGoodput(records, input.slo, duration) : null,
   };
 }

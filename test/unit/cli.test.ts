@@ -202,7 +202,7 @@ describe('aeb CLI (child processes)', () => {
     expect(o.summary.goodput).toMatchObject({ slo: { ttft_ms: 60000, tpot_ms: null, e2e_ms: 0.001 }, requests_meeting_slo: 0, missed: { ttft: 0, e2e: 3 } });
     const t = await readCsvFile(join(out, 'master_results.csv'));
     expect(t.rows).toHaveLength(1);
-    expect(t.rows[0]![MASTER_COLUMNS.indexOf('avg_time_to_first_token')]).toMatch(/^\d+\.\d{4}$/);
+    expect(t.rows[0]![MASTER_COLUMNS.indexOf('avg_time_to_first_token')]).toMatch(/^\d+\.\d{4,}$/);
     expect(t.rows[0]![MASTER_COLUMNS.indexOf('gpu_energy_wh')]).toBe('');
     // Beside the client's figures: the server's histogram delta over the measured phase
     // (3 requests at 50 ms each) and the client's own calibrated floor.

@@ -114,3 +114,55 @@ it('defaults: native backend, built-in prompts, sequential load, one warmup requ
   expect(loadPlanOf(config)).toEqual({ mode: 'sequential' });
   expect(config.runner.warmup_requests).toBe(1);
 });
+
+it('honours metrics.output_dir of old configs: results.output_dir wins when set (with a warning when they differ), else metrics.output_dir', async () => {
+  const legacy = await loadConfig({ overrides: ['metrics.output_dir=/data/old-results'] });
+  expect(legacy.config.results.output_dir).toBe('/data/old-results');
+  expect(legacy.warnings).toEqual([]);
+  const both = await loadConfig({ overrides: ['metrics.output_dir=/data/old-results', 'results.output_dir=/data/new'] });
+  expect(both.config.results.output_dir).toBe('/data/new');
+  expect(both.warnings).toEqual(['results.output_dir (/data/new) and metrics.output_dir (/data/old-results) differ: results go to /data/new']);
+  const same = await loadConfig({ overrides: ['metrics.output_dir=/data/x', 'results.output_dir=/data/x'] });
+  expect(same.warnings).toEqual([]);
+  expect((await loadConfig({})).config.results.output_dir).toBe('./results');
+});
+
+it('warns about settings that do not do what they seem: native concurrency, --arrival without --rate, more threads than CPUs', async () => {
+  const { availableParallelism } = await import('node:os');
+  const { warnings } = await loadConfig({ overrides: ['load.mode=concurrency', 'load.concurrency=4', 'load.arrival=poisson', `backend.threads=${availableParallelism() + 1}`] });
+  expect(warnings).toHaveLength(3);
+  expect(warnings[0]).toMatch(/^load\.concurrency 4 \(--concurrency\): the native in-process engine runs one generation at a time, so concurrency > 1 only adds queue time/);
+  expect(warnings[1]).toMatch(/^load\.arrival poisson \(--arrival\) is ignored: the arrival process applies only with --rate/);
+  expect(warnings[2]).toMatch(new RegExp(`^backend\\.threads ${availableParallelism() + 1} \\(--threads\\) is more than the ${availableParallelism()} CPUs`));
+  // A server handles concurrency itself; an arrival process with a rate is used; threads within the CPU count are fine.
+  const ok = await loadConfig({ overrides: ['backend.type=vllm', 'backend.model=m', 'backend.endpoint=http://127.0.0.1:8000/v1', 'load.mode=rate', 'load.rate=2', 'load.arrival=gamma', 'backend.threads=1'] });
+  expect(ok.warnings).toEqual([]);
+});
+
+it('rejects an endpoint without a scheme and suggests the http:// form', async () => {
+  const err = await loadConfig({ overrides: ['backend.type=vllm', 'backend.model=m', 'backend.endpoint=127.0.0.1:8000'] }).catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(ConfigError);
+  expect((err as Error).message).toMatch(/backend\.endpoint "127\.0\.0\.1:8000" is not an http\(s\) URL; did you mean http:\/\/127\.0\.0\.1:8000\?/);
+  const ftp = await loadConfig({ overrides: ['backend.endpoint=ftp://host/v1'] }).catch((e: unknown) => e);
+  expect((ftp as Error).message).toMatch(/"ftp:\/\/host\/v1" is not an http\(s\) URL \(e\.g\. http:\/\/127\.0\.0\.1:8000\/v1\)/);
+});
+
+it('--max-prompt-tokens with a server backend names backend.tokenizer / --tokenizer as the way to give a tokenizer', async () => {
+  const server = ['backend.type=vllm', 'backend.model=m', 'backend.endpoint=http://127.0.0.1:8000/v1', 'scenario.max_prompt_tokens=16'];
+  const err = await loadConfig({ overrides: server }).catch((e: unknown) => e);
+  expect((err as Error).message).toMatch(/backend\.tokenizer is required to truncate prompts to scenario\.max_prompt_tokens \(--max-prompt-tokens\) with backend type vllm: set backend\.tokenizer=DIR \(or --tokenizer DIR\)/);
+  expect((await loadConfig({ overrides: [...server, 'backend.tokenizer=/models/tok'] })).config.backend.tokenizer).toBe('/models/tok');
+});
+
+it('metrics.cpu_watts_per_core: a positive number or null (the monitor default)', async () => {
+  expect((await loadConfig({})).config.metrics.cpu_watts_per_core).toBeNull();
+  expect((await loadConfig({ overrides: ['metrics.cpu_watts_per_core=7.5'] })).config.metrics.cpu_watts_per_core).toBe(7.5);
+  await expect(loadConfig({ overrides: ['metrics.cpu_watts_per_core=0'] })).rejects.toThrow(/metrics\.cpu_watts_per_core/);
+});
+
+it('one dtype table for run and generate: both spellings, auto = engine default, anything else named', async () => {
+  const { parseDtype } = await import('../../src/config/dtype.js');
+  expect(['bfloat16', 'bf16', 'float32', 'f32', 'float16', 'f16', 'auto'].map(parseDtype)).toEqual(['bf16', 'bf16', 'f32', 'f32', 'f16', 'f16', undefined]);
+  expect(() => parseDtype('int8')).toThrow(/dtype "int8" is not supported; use one of auto, float32, f32, bfloat16, bf16, float16, f16/);
+  expect((await loadConfig({ overrides: ['backend.torch_dtype=bf16'] })).config.backend.torch_dtype).toBe('bf16');
+});

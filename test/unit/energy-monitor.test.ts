@@ -69,6 +69,20 @@ describe('energy monitor (in-memory NVML)', () => {
     await estimateOnly.close();
   });
 
+  it('tells users where to set the watts per core of the CPU estimate: config key, flag and API option', async () => {
+    const m = await createEnergyMonitor({ gpu: false, raplRoot: noRapl, sampleHz: 0, busyCpuMs: busyClock(100), cpuWattsPerCore: 7, env: {} });
+    await m.startWindow('w');
+    const cpu = (await m.stopWindow()).figures.find((f) => f.scope === 'estimated-cpu')!;
+    await m.close();
+    expect(cpu.joules).toBeCloseTo(0.7, 12);
+    expect(cpu.reason).toBe(
+      'estimated (no CPU energy sensor): busy core-seconds × 7 W per core; set metrics.cpu_watts_per_core (config), ' +
+        "--cpu-watts-per-core (command line) or cpuWattsPerCore (TypeScript API) to the CPU's TDP ÷ cores",
+    );
+    const [described] = await describeEnergySensors({ gpu: false, raplRoot: noRapl, env: {} }).then((r) => r.filter((d) => d.scope === 'estimated-cpu'));
+    expect(described!.reason).toContain('metrics.cpu_watts_per_core');
+  });
+
   it('subtracts idle power only when the window used the same method as the baseline', async () => {
     // Idle: counter works (start 0, end 1000). Window: counter fails, power is integrated.
     const nvml = memoryNvml([h200(0, { energyMj: [0, 1000, { error: 3 }], powerMw: [100_000] })]);

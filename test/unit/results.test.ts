@@ -5,10 +5,11 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import type { RequestRecord } from '../../src/backends/types.js';
 import { EXTRA_COLUMNS, LEGACY_COLUMNS, MASTER_COLUMNS } from '../../src/results/columns.js';
 import { csvRecords, readCsvFile } from '../../src/results/csv-file.js';
-import { pyFixed } from '../../src/results/format.js';
+import { decimalOrEmpty, pyFixed } from '../../src/results/format.js';
 import { appendMasterRow, buildFailedRow, buildMasterRow, ResultsFileError, rowCells } from '../../src/results/master-csv.js';
 import { migrateMasterCsv } from '../../src/results/migrate.js';
 import { LockTimeoutError, withFileLock } from '../../src/results/lock.js';
+import { buildRunReport, writeRunCsv, writeRunReport } from '../../src/results/run-files.js';
 import { buildSummary } from '../../src/runner/summary.js';
 
 const FIX = join(import.meta.dirname, '../fixtures/old-system');
@@ -30,7 +31,7 @@ export function goldenSummary() {
   });
 }
 
-const id = { modelName: 'openai/gpt-oss-20b', modelClass: 'B', task: 'text_generation', reasoningState: 'On (High)', timestamp: '2025-11-01T12:00:00.000Z', runId: 'r1', backend: 'openai' };
+const id = { modelName: 'openai/gpt-oss-20b', modelClass: 'B', task: 'text_generation', reasoningState: 'On (High)', timestamp: '2025-11-01T12:00:00.000Z', runId: 'r1', backend: 'openai', device: null };
 
 let dir: string;
 beforeEach(async () => {
@@ -124,5 +125,63 @@ describe('lock file', () => {
     await writeFile(`${file}.lock`, `${process.pid}\n`);
     await expect(withFileLock(file, async () => 1, { timeoutMs: 100 })).rejects.toBeInstanceOf(LockTimeoutError);
     await expect(readFile(`${file}.lock`, 'utf8')).resolves.toBe(`${process.pid}\n`);
+  });
+});
+
+describe('small values and energy labels', () => {
+  /** A run with real but tiny figures (a few mJ over 3 requests), estimated on the CPU. */
+  function tinySummary() {
+    return buildSummary({
+      records: [rec(0, true, 0.00004, 0.02, 3, 2), rec(1, true, 0.00005, 0.03, 3, 2), rec(2, true, 0.00006, 0.04, 3, 2)],
+      plannedPrompts: 3, warmupRequests: 0, durationSeconds: 0.0012, stopReason: null, cancelledInFlight: 0,
+      energy: { label: 'm', startNs: 0n, endNs: 1n, seconds: 0.0012, gpuJoules: null, cpuJoules: 0.0036,
+        figures: [{ scope: 'estimated-cpu', method: 'estimated', status: 'ok', source: 'system CPU time × 10 W/core', joules: 0.0036 }] },
+      idle: null, emissions: { grams: 0.000000123 },
+    });
+  }
+
+  it('never writes a nonzero value as 0: small values keep 3 significant digits, in both CSV files', async () => {
+    const s = tinySummary();
+    const row = buildMasterRow({ ...id, device: 'cpu' }, s);
+    expect(row.avg_energy_per_prompt_wh).toBe('0.000000333'); // 0.0036 J / 3600 / 3
+    expect(row.wh_per_1000_queries).toBe('0.000333');
+    expect(row.co2_emissions_g).toBe('0.000000123');
+    expect(row.cpu_energy_wh).toBe('0.00000100');
+    expect(row.avg_total_time).toBe('0.0000500');
+    expect(row.total_duration_seconds).toBe('0.00120');
+    expect(row.tokens_per_joule).toBe('4166.6667'); // enough digits already: the old format
+    expect(row.gpu_energy_wh).toBe(''); // unknown stays empty
+    const file = join(dir, 'results.csv');
+    await writeRunCsv(file, row);
+    const t = await readCsvFile(file);
+    expect(t.header).toEqual(MASTER_COLUMNS);
+    MASTER_COLUMNS.forEach((c, i) => { // every decimal cell of this run is a nonzero value
+      const cell = t.rows[0]![i]!;
+      if (/^-?\d+\.\d+$/.test(cell)) expect([c, Number(cell) === 0]).toEqual([c, false]);
+    });
+    expect(decimalOrEmpty(0, 4)).toBe('0.0000'); // a real zero is still 0
+    expect(decimalOrEmpty(-0.0000123456, 4)).toBe('-0.0000123');
+    expect(decimalOrEmpty(1e-30, 4)).toBe('1.00e-30');
+    expect(decimalOrEmpty(0.0123456, 4)).toBe('0.0123');
+    expect(decimalOrEmpty(null, 4)).toBe('');
+  });
+
+  it('labels an estimated figure "estimated" in report.json and in the per-run CSV', async () => {
+    const s = tinySummary();
+    const report = join(dir, 'report.json');
+    await writeRunReport(report, buildRunReport({
+      run_id: 'r1', config: {}, environment: {}, backend: null, load: null, summary: s, client_calibration: null, server_metrics: null,
+      warnings: [], started_at: '', finished_at: '', files: {},
+    }));
+    const json = JSON.parse(await readFile(report, 'utf8'));
+    expect([json.energy.status, json.energy.method, json.energy.scope]).toEqual(['estimated', 'estimated', 'estimated-cpu']);
+    expect(json.summary.energy.status).toBe('estimated');
+    const row = buildMasterRow({ ...id, device: 'cpu' }, s);
+    expect([row.energy_scope, row.energy_method]).toEqual(['estimated-cpu', 'estimated']);
+  });
+
+  it('writes an unknown device (a server that does not report one) as an empty cell', () => {
+    expect(buildMasterRow({ ...id, backend: 'openai', device: null }, goldenSummary()).device).toBe('');
+    expect(buildMasterRow({ ...id, backend: 'native', device: 'cuda:1' }, goldenSummary()).device).toBe('cuda:1');
   });
 });

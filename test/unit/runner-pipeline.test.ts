@@ -127,3 +127,15 @@ it('gpu_count names the GPUs doing the work: one for the native engine, unknown 
   const t = await readCsvFile(join(out, 'master_results.csv'));
   expect(t.rows.map((r) => r[MASTER_COLUMNS.indexOf('gpu_count')])).toEqual(['1', '']);
 });
+
+it('leaves the device cell empty for a server that does not report its device, never the client default (cpu)', async () => {
+  const out = await mkdtemp(join(tmpdir(), 'aeb-pipe-'));
+  const server = () => {
+    const b = scriptedBackend({ kind: 'openai' });
+    return { ...b, open: async () => ({ backend: 'openai', model: 'm', details: { endpoint: 'http://127.0.0.1:9/v1' } }) };
+  };
+  await runConfigured(await config(out, ['backend.type=vllm', 'backend.model=m', 'backend.endpoint=http://127.0.0.1:9/v1']), { createBackend: async () => server() });
+  await runConfigured(await config(out, ['backend.model=m']), { createBackend: async () => scriptedBackend() });
+  const t = await readCsvFile(join(out, 'master_results.csv'));
+  expect(t.rows.map((r) => r[MASTER_COLUMNS.indexOf('device')])).toEqual(['', 'cpu']);
+});

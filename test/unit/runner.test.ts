@@ -171,3 +171,31 @@ it('closes the backend it was handed even when the options are rejected', async 
   await expect(runBenchmark({ backend, prompts: promptsOf(2), settings, warmupRequests: -1 })).rejects.toThrow(/warmup requests/);
   expect(backend.closed).toBe(true);
 });
+
+it('energy read on the client says nothing about a server on another machine: no efficiency, a warning', async () => {
+  const { mkdtemp, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { createEnergyMonitor } = await import('../../src/energy/monitor.js');
+  const noRapl = await mkdtemp(join(tmpdir(), 'aeb-norapl-'));
+  const run = async (endpoint: string) => {
+    const b = scriptedBackend({ kind: 'openai' });
+    const backend = { ...b, open: async () => ({ backend: 'openai', model: 'm', details: { endpoint } }) };
+    let busy = 0;
+    const energy = await createEnergyMonitor({ gpu: false, raplRoot: noRapl, sampleHz: 0, busyCpuMs: () => (busy += 100), env: {} });
+    try {
+      return await runBenchmark({ backend, prompts: promptsOf(2), settings, warmupRequests: 0, energy, idleSeconds: 0, emissions: async (j) => ({ grams: j }) });
+    } finally {
+      await energy.close();
+    }
+  };
+  const remote = await run('http://10.9.8.7:8000/v1');
+  expect([remote.summary.tokens_per_joule, remote.summary.wh_per_1000_queries, remote.summary.co2_emissions_g]).toEqual([null, null, null]);
+  expect(remote.summary.energy.status).toBe('estimated');
+  expect(remote.warnings.join('\n')).toMatch(/client machine's, not the server's at 10\.9\.8\.7/);
+  const local = await run('http://127.0.0.1:8000/v1');
+  expect(local.summary.tokens_per_joule).not.toBeNull();
+  expect(local.summary.co2_emissions_g).toBe(1); // 0.1 core-s × 10 W
+  expect(local.warnings).toEqual([]);
+  await rm(noRapl, { recursive: true });
+});

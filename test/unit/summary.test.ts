@@ -1,5 +1,9 @@
-import { expect, it } from 'vitest';
-import type { RequestRecord } from '../../src/backends/types.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { BackendDescription, RequestRecord } from '../../src/backends/types.js';
+import { createEnergyMonitor } from '../../src/energy/monitor.js';
 import type { EnergyWindowResult } from '../../src/energy/types.js';
 import { buildSummary, partialFailureMessage } from '../../src/runner/summary.js';
 
@@ -117,4 +121,78 @@ it('prints the idle baseline before and after the run with its drift', async () 
   });
   expect(s.energy.idle_drift!['GPU 0']).toBeCloseTo(-0.1, 12);
   expect(formatSummary('run', s)).toContain('idle baseline (2.0 s): GPU 0 50.0 W → 45.0 W after (-10.0 %)');
+});
+
+describe('energy labels', () => {
+  it('labels a run measured only by the CPU-time estimate "estimated", never "measured"', async () => {
+    const noRapl = await mkdtemp(join(tmpdir(), 'aeb-norapl-'));
+    let busyMs = 0;
+    const monitor = await createEnergyMonitor({ gpu: false, raplRoot: noRapl, sampleHz: 0, busyCpuMs: () => (busyMs += 400), env: {} });
+    await monitor.startWindow('measured');
+    const window = await monitor.stopWindow();
+    await monitor.close();
+    await rm(noRapl, { recursive: true });
+    const s = buildSummary({
+      records: [rec(0, true, 5, 10, 1, 3)], plannedPrompts: 1, warmupRequests: 0, durationSeconds: 1,
+      stopReason: null, cancelledInFlight: 0, energy: window, idle: null, emissions: null,
+    });
+    expect(s.energy).toMatchObject({ status: 'estimated', scope: 'estimated-cpu', method: 'estimated', primary_joules: 4 }); // 0.4 core-s × 10 W
+    expect(s.tokens_per_joule).toBeCloseTo(4 / 4, 12); // a local run keeps its (estimated) efficiency
+  });
+
+  it('keeps "measured" for sensors and "invalid"/"unavailable" otherwise', () => {
+    const summarise = (w: EnergyWindowResult | null) => buildSummary({
+      records: [rec(0, true, 5, 10, 1, 3)], plannedPrompts: 1, warmupRequests: 0, durationSeconds: 1,
+      stopReason: null, cancelledInFlight: 0, energy: w, idle: null, emissions: null,
+    }).energy.status;
+    expect(summarise(energy)).toBe('measured');
+    const invalidEstimate: EnergyWindowResult = { ...energy, gpuJoules: null, cpuJoules: null, figures: [
+      { scope: 'estimated-cpu', method: 'estimated', status: 'invalid', source: 'cpu', joules: null },
+    ] };
+    expect(summarise(invalidEstimate)).toBe('invalid');
+    expect(summarise(null)).toBe('unavailable');
+  });
+});
+
+describe('energy of a server on another machine', () => {
+  const records = [rec(0, true, 5, 10, 100, 60), rec(1, true, 5, 10, 100, 60)];
+  const estimateOnly: EnergyWindowResult = {
+    label: 'measured', startNs: 0n, endNs: 1_000_000_000n, seconds: 1, gpuJoules: null, cpuJoules: 0.6,
+    figures: [
+      { scope: 'gpu', method: 'counter', status: 'unavailable', source: 'GPU', joules: null, reason: 'no local GPU' },
+      { scope: 'estimated-cpu', method: 'estimated', status: 'ok', source: 'system CPU time × 10 W/core', joules: 0.6 },
+    ],
+  };
+  const server = (endpoint: string): BackendDescription => ({ backend: 'openai', model: 'm', details: { endpoint } });
+  const summarise = (w: EnergyWindowResult, backend: BackendDescription | undefined) => buildSummary({
+    records, plannedPrompts: 2, warmupRequests: 0, durationSeconds: 1, stopReason: null, cancelledInFlight: 0,
+    energy: w, idle: null, emissions: { grams: 0.01, intensityGPerKwh: 60 }, ...(backend ? { backend } : {}),
+  });
+
+  it('derives no efficiency from the client machine\'s energy, and says why', () => {
+    const s = summarise(estimateOnly, server('http://10.1.2.3:8000/v1'));
+    expect([s.wh_per_1000_queries, s.avg_energy_per_prompt_wh, s.tokens_per_joule, s.output_tokens_per_joule, s.co2_emissions_g])
+      .toEqual([null, null, null, null, null]);
+    expect(s.emissions).toBeNull();
+    expect(s.energy).toMatchObject({ covers_workload: false, primary_joules: null, status: 'estimated', cpu_joules: 0.6 });
+    expect(s.energy.warnings).toHaveLength(1);
+    expect(s.energy.warnings[0]).toMatch(/^energy figures \(estimated-cpu\) are this client machine's, not the server's at 10\.1\.2\.3:/);
+    expect(summarise(estimateOnly, server('https://inference.example.com/v1')).energy.warnings[0]).toContain('server\'s at inference.example.com');
+  });
+
+  it('keeps the efficiency of a server on this machine (loopback), of an in-process backend, and of attributed local GPUs', () => {
+    const local = summarise(estimateOnly, undefined);
+    expect(local.tokens_per_joule).toBeCloseTo(320 / 0.6, 9);
+    for (const endpoint of ['http://127.0.0.1:8000/v1', 'http://localhost:8000/v1', 'http://[::1]:8000/v1', 'http://127.8.9.10/v1']) {
+      const s = summarise(estimateOnly, server(endpoint));
+      expect(s.tokens_per_joule).toBe(local.tokens_per_joule);
+      expect(s.co2_emissions_g).toBe(0.01);
+      expect(s.energy).toMatchObject({ covers_workload: true, warnings: [] });
+    }
+    expect(summarise(estimateOnly, { backend: 'native', model: 'm', device: 'cpu' }).tokens_per_joule).toBe(local.tokens_per_joule);
+    // A remote host with GPUs of this machine attributed (backend.device_ids): the GPU figure stands.
+    const gpuRun = summarise(energy, server('http://10.1.2.3:8000/v1'));
+    expect(gpuRun.wh_per_1000_queries).toBe(500);
+    expect(gpuRun.energy).toMatchObject({ covers_workload: true, warnings: [], scope: 'gpu' });
+  });
 });

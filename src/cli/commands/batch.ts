@@ -7,22 +7,23 @@ import { filterModels, parseModelsCsv } from '../../config/models-csv.js';
 import { applyOverrides, parseOverride } from '../../config/overrides.js';
 import { assertAppendable } from '../../results/master-csv.js';
 import { dryRunView, planBatch, runBatch, type PlannedRun } from '../../runner/batch.js';
+import { prepareOutputDir } from '../../runner/pipeline.js';
 import { CliError, EXIT, type ExitCode } from '../errors.js';
 import { installInterruptHandler } from '../interrupt.js';
-import { createLogger, printJsonLine } from '../output.js';
+import { createLogger, printJsonLine, whileMeasuring, writeStdout } from '../output.js';
 import { createProgress } from '../progress.js';
 import { pipelineDeps } from '../wiring.js';
-import { outcomeExitCode, parseIntOption, runJson, splitArgs } from './shared.js';
+import { backendFromFlags, outcomeExitCode, parseIntOption, runJson, splitArgs } from './shared.js';
 
-export function batchRunOverrides(run: PlannedRun, opts: { backend?: string; endpoint?: string; numPrompts?: number; outputDir: string }): string[] {
+/** `outputDir` unset: the config's own (results.output_dir, else metrics.output_dir, else ./results). */
+export function batchRunOverrides(run: PlannedRun, opts: { backend?: string; endpoint?: string; numPrompts?: number; outputDir?: string }): string[] {
   const out = [
     `backend.model=${JSON.stringify(run.model)}`,
     `scenario.generate_kwargs.max_new_tokens=${run.max_new_tokens}`,
     `scenario.generate_kwargs.min_new_tokens=${run.min_new_tokens}`,
-    `results.output_dir=${JSON.stringify(opts.outputDir)}`,
-    `results.master_csv=${JSON.stringify(join(opts.outputDir, 'master_results.csv'))}`,
   ];
-  const backend = opts.backend ?? (opts.endpoint ? 'vllm' : undefined);
+  if (opts.outputDir !== undefined) out.push(`results.output_dir=${JSON.stringify(opts.outputDir)}`);
+  const backend = backendFromFlags(opts.backend, opts.endpoint);
   if (backend) out.push(`backend.type=${backend}`);
   if (opts.endpoint) out.push(`backend.endpoint=${JSON.stringify(opts.endpoint)}`);
   if (opts.numPrompts !== undefined) out.push(`scenario.num_samples=${opts.numPrompts}`);
@@ -46,7 +47,7 @@ export function register(program: Command): void {
     .option('--task <task>', 'only this task')
     .option('--reasoning-state <state>', 'only this reasoning state (e.g. "On (High)")')
     .option('--num-prompts <n>', 'prompts per run', parseIntOption('num-prompts'))
-    .option('--output-dir <dir>', 'results directory', './results')
+    .option('--output-dir <dir>', 'results directory (default: results.output_dir or metrics.output_dir of the config, else ./results)')
     .option('--backend <type>', 'pytorch/native or vllm/openai (default: vllm when --endpoint is given, else native)')
     .option('--endpoint <url>', 'OpenAI-compatible server URL (vLLM)')
     .option('--dry-run', 'print the planned runs and exit')
@@ -62,29 +63,42 @@ export function register(program: Command): void {
       });
       if (entries.length === 0) throw new CliError(`no model in ${opts.models} matches the filters`);
       const plan = planBatch(entries);
-      const runOpts = { backend: opts.backend, endpoint: opts.endpoint, numPrompts: opts.numPrompts, outputDir: opts.outputDir as string };
-      const configFor = (run: PlannedRun) =>
-        validateConfig(applyOverrides(base, [...overrides, ...batchRunOverrides(run, runOpts)].map(parseOverride)), file).config;
-      // Validate the shared part once, so a bad flag fails before any run.
+      const runOpts = { backend: opts.backend, endpoint: opts.endpoint, numPrompts: opts.numPrompts, outputDir: opts.outputDir as string | undefined };
+      const validated = (run: PlannedRun, dir: string | undefined) =>
+        validateConfig(applyOverrides(base, [...overrides, ...batchRunOverrides(run, { ...runOpts, outputDir: dir })].map(parseOverride)), file);
+      // Validate the shared part once, so a bad flag fails before any run; it also settles the
+      // batch's one results directory (master_results.csv, logs/, individual_runs/).
       const firstRunnable = plan.find((p) => !p.error);
-      if (firstRunnable) configFor(firstRunnable);
+      let outputDir = runOpts.outputDir ?? './results';
+      if (firstRunnable) {
+        const first = validated(firstRunnable, runOpts.outputDir);
+        for (const w of first.warnings.filter((w) => w.includes('output_dir'))) log.warn(w);
+        outputDir = first.config.results.output_dir;
+      }
+      const masterCsv = join(outputDir, 'master_results.csv');
+      const configFor = (run: PlannedRun) => {
+        const config = validated(run, outputDir).config;
+        config.results.master_csv = masterCsv;
+        return config;
+      };
 
       if (opts.dryRun) {
         if (opts.json) for (const p of plan) printJsonLine(dryRunView(p));
-        else process.stdout.write(`${plan.length} planned run(s):\n${plan.map(formatPlanLine).join('\n')}\n`);
+        else writeStdout(`${plan.length} planned run(s):\n${plan.map(formatPlanLine).join('\n')}\n`);
         process.exitCode = plan.some((p) => p.error) ? EXIT.USAGE : EXIT.OK;
         return;
       }
 
-      // An old-layout or foreign master file would fail every run: stop now with the fix.
-      await assertAppendable(join(opts.outputDir, 'master_results.csv'));
+      // An unusable directory or an old-layout or foreign master file would fail every run: stop now with the fix.
+      await prepareOutputDir(outputDir);
+      await assertAppendable(masterCsv);
       const interrupt = installInterruptHandler({ onSignal: (s) => log.warn(`${s}: stopping the batch after writing finished results`) });
       let worst: ExitCode = EXIT.OK;
       const rank = (c: ExitCode) => (c === EXIT.OK ? 0 : c === EXIT.PARTIAL ? 1 : 2);
       try {
         let progress = createProgress('batch', log, { quiet: opts.quiet === true });
-        const outcome = await runBatch(plan, pipelineDeps({ signal: interrupt.signal, onProgress: (e) => progress.update(e), onRecord: (r) => progress.record(r) }), {
-          configFor, outputDir: opts.outputDir, resume: opts.resume === true, masterCsv: join(opts.outputDir, 'master_results.csv'),
+        const outcome = await whileMeasuring(() => runBatch(plan, pipelineDeps({ signal: interrupt.signal, onProgress: (e) => progress.update(e), onRecord: (r) => progress.record(r) }), {
+          configFor, outputDir, resume: opts.resume === true, masterCsv,
           log: (m) => log.info(m),
           onRunDone: (run, o, skipped) => {
             progress.stop();
@@ -98,10 +112,10 @@ export function register(program: Command): void {
               worst = EXIT.RUN_FAILED;
             }
           },
-        });
+        }));
         progress.stop();
         const ran = outcome.runs.filter((r) => r.outcome);
-        log.info(`batch: ${ran.length} run(s), ${ran.filter((r) => r.outcome!.status === 'failed').length} failed, ${outcome.runs.length - ran.length} skipped; results in ${opts.outputDir}`);
+        log.info(`batch: ${ran.length} run(s), ${ran.filter((r) => r.outcome!.status === 'failed').length} failed, ${outcome.runs.length - ran.length} skipped; results in ${outputDir}`);
         process.exitCode = interrupt.exitCode() ?? worst;
       } finally {
         interrupt.dispose();

@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { convertLlama2c, Llama2cFormatError } from '../../convert/llama2c.js';
 import { CliError, EXIT } from '../errors.js';
+import { writeStdout } from '../output.js';
 
 export async function runConvertLlama2c(inPath: string, outDir: string): Promise<string> {
   try {
@@ -31,6 +32,6 @@ export function register(program: Command): void {
     .argument('<in>', 'llama2.c .bin checkpoint')
     .argument('<outDir>', 'output directory (created)')
     .action(async (inPath: string, outDir: string) => {
-      process.stdout.write(`${await runConvertLlama2c(inPath, outDir)}\n`);
+      writeStdout(`${await runConvertLlama2c(inPath, outDir)}\n`);
     });
 }

@@ -1,7 +1,7 @@
 // aeb env: what this machine offers the benchmark (native runtime, energy sensors, Node).
 import type { Command } from 'commander';
 import { environment } from '../wiring.js';
-import { printJsonLine } from '../output.js';
+import { printJsonLine, writeStdout } from '../output.js';
 
 async function sensors(): Promise<unknown> {
   try {
@@ -24,7 +24,7 @@ export function register(program: Command): void {
         return;
       }
       for (const [k, v] of Object.entries(info)) {
-        process.stdout.write(typeof v === 'object' && v !== null ? `${k}:\n${JSON.stringify(v, null, 2).replace(/^/gm, '  ')}\n` : `${k}: ${v}\n`);
+        writeStdout(typeof v === 'object' && v !== null ? `${k}:\n${JSON.stringify(v, null, 2).replace(/^/gm, '  ')}\n` : `${k}: ${v}\n`);
       }
     });
 }

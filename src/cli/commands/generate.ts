@@ -1,8 +1,10 @@
 // `aeb generate`: one generation on the native engine from token ids, with its timings.
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
+import { parseDtype, type EngineDtype } from '../../config/dtype.js';
 import { loadModel, type GenerateOptions, type GenerationResult, type LoadOptions } from '../../engine/index.js';
 import { CliError, EXIT } from '../errors.js';
-import { printJsonLine } from '../output.js';
+import { printJsonLine, writeStdout } from '../output.js';
+import { assertNativeModelPath } from '../wiring.js';
 
 export interface GenerateCommandOptions {
   model: string;
@@ -14,7 +16,7 @@ export interface GenerateCommandOptions {
   seed?: number;
   stopIds?: number[];
   device?: string;
-  dtype?: 'f32' | 'bf16' | 'f16';
+  dtype?: EngineDtype;
   threads?: number;
 }
 
@@ -60,6 +62,21 @@ const numArg = (name: string) => (v: string): number => {
   return n;
 };
 
+/** --dtype: the same spellings as `aeb run --dtype` and backend.torch_dtype ('auto' = the engine's default). */
+function dtypeArg(v: string): EngineDtype | undefined {
+  try {
+    return parseDtype(v);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+}
+
+/** Prompt ids the model's vocabulary lacks, named by the flag that gave them. */
+export function checkPromptIds(ids: readonly number[], vocabSize: number): void {
+  const bad = ids.find((id) => id >= vocabSize);
+  if (bad !== undefined) throw new CliError(`--prompt-ids value ${bad} is outside the vocabulary [0, ${vocabSize - 1}] of this model`, EXIT.USAGE);
+}
+
 /** Engine failures become CLI errors with the engine's code in the message. */
 function asCliError(err: unknown, exitCode: (typeof EXIT)[keyof typeof EXIT]): unknown {
   const code = (err as { code?: unknown } | null)?.code;
@@ -75,12 +92,14 @@ export async function runGenerate(opts: GenerateCommandOptions): Promise<Generat
   if (opts.device !== undefined) load.device = opts.device;
   if (opts.dtype !== undefined) load.dtype = opts.dtype;
   if (opts.threads !== undefined) load.threads = opts.threads;
+  await assertNativeModelPath(opts.model);
   const t0 = process.hrtime.bigint();
   const model = await loadModel(opts.model, load).catch((e: unknown) => {
     throw asCliError(e, EXIT.RUN_FAILED);
   });
   const loadMs = Number(process.hrtime.bigint() - t0) / 1e6;
   try {
+    checkPromptIds(opts.promptIds, model.info.vocabSize);
     const gen: GenerateOptions = {};
     if (opts.maxNewTokens !== undefined) gen.maxNewTokens = opts.maxNewTokens;
     if (opts.temperature !== undefined) gen.temperature = opts.temperature;
@@ -142,13 +161,13 @@ export function register(program: Command): void {
     .option('--seed <s>', 'sampling seed', intArg('--seed', 0))
     .option('--stop-ids <ids>', "stop token ids (replace the model's eos ids)", (v) => parseIdList(v, 'stop id list'))
     .option('--device <device>', 'cpu | cuda | cuda:N (default cpu)')
-    .addOption(new Option('--dtype <dtype>', 'compute dtype (default f32)').choices(['f32', 'bf16', 'f16']))
+    .option('--dtype <dtype>', 'compute dtype: auto (default: f32), float32/f32, bfloat16/bf16, float16/f16', dtypeArg)
     .option('--threads <n>', 'CPU threads (default: available cores)', intArg('--threads', 1))
     .option('--json', 'print one JSON object instead of text')
     .action(async (o: GenerateCommandOptions & { json?: boolean }) => {
       const { json, ...opts } = o;
       const report = await runGenerate(opts);
       if (json) printJsonLine(report);
-      else process.stdout.write(`${formatReport(report)}\n`);
+      else writeStdout(`${formatReport(report)}\n`);
     });
 }

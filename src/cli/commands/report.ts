@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { readCsvFile } from '../../results/csv-file.js';
 import type { RunReport } from '../../results/run-files.js';
 import { CliError, EXIT } from '../errors.js';
-import { printJsonLine } from '../output.js';
+import { printJsonLine, writeStdout } from '../output.js';
 import { formatSummary } from '../summary-text.js';
 
 async function exists(p: string): Promise<boolean> {
@@ -44,14 +44,14 @@ export function register(program: Command): void {
         if (report?.schema !== 'aeb.run-report/1' || typeof report.summary !== 'object' || report.summary === null)
           throw new CliError(`${path} is not an aeb run report (schema ${JSON.stringify(report?.schema)}, expected "aeb.run-report/1")`, EXIT.RESULTS_FILE);
         if (opts.json) printJsonLine(report);
-        else process.stdout.write(formatSummary(`run ${report.run_id}`, report.summary) + '\n\n');
+        else writeStdout(formatSummary(`run ${report.run_id}`, report.summary) + '\n\n');
       }
       if (!opts.json && (await exists(master))) {
         const t = await readCsvFile(master);
         const col = (n: string) => t.header.indexOf(n);
-        process.stdout.write(`${master}: ${t.rows.length} row(s)\n`);
+        writeStdout(`${master}: ${t.rows.length} row(s)\n`);
         const cols = ['model_name', 'reasoning_state', 'successful_prompts', 'total_prompts', 'avg_total_time', 'avg_time_to_first_token', 'throughput_tokens_per_second', 'wh_per_1000_queries', 'error_message'];
-        for (const r of t.rows) process.stdout.write(`  ${cols.map((c) => (col(c) >= 0 ? r[col(c)] || '-' : '?')).join(' | ')}\n`);
+        for (const r of t.rows) writeStdout(`  ${cols.map((c) => (col(c) >= 0 ? r[col(c)] || '-' : '?')).join(' | ')}\n`);
       }
     });
 }

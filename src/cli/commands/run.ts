@@ -4,35 +4,36 @@ import { loadConfig } from '../../config/load.js';
 import { runErrorMessage } from '../../results/master-csv.js';
 import { runConfigured } from '../../runner/pipeline.js';
 import { installInterruptHandler } from '../interrupt.js';
-import { createLogger, printJsonLine } from '../output.js';
+import { createLogger, printJsonLine, whileMeasuring, writeStdout } from '../output.js';
 import { createProgress } from '../progress.js';
 import { formatServerSide, formatSummary } from '../summary-text.js';
 import { DEFAULT_MODEL_NOTICE, defaultModelLabel, pipelineDeps } from '../wiring.js';
-import { flagOverrides, outcomeExitCode, parseIntOption, parseNumberOption, runJson, splitArgs } from './shared.js';
+import { backendFromFlags, flagOverrides, outcomeExitCode, outcomeLabel, parseIntOption, parseNumberOption, runJson, splitArgs } from './shared.js';
 
 /** Flag → config key. Flags win over the file and positional overrides. */
 export const RUN_FLAG_KEYS: Record<string, string> = {
   model: 'backend.model', backend: 'backend.type', endpoint: 'backend.endpoint', api: 'backend.api', device: 'backend.device',
-  dtype: 'backend.torch_dtype', threads: 'backend.threads',
+  dtype: 'backend.torch_dtype', threads: 'backend.threads', tokenizer: 'backend.tokenizer',
   dataset: 'scenario.dataset_name', textColumn: 'scenario.text_column_name', numPrompts: 'scenario.num_samples',
   sampling: 'scenario.sampling', seed: 'scenario.seed', maxPromptTokens: 'scenario.max_prompt_tokens',
   reasoning: 'scenario.reasoning', maxNewTokens: 'scenario.generate_kwargs.max_new_tokens', minNewTokens: 'scenario.generate_kwargs.min_new_tokens',
   temperature: 'scenario.temperature',
   concurrency: 'load.concurrency', rate: 'load.rate', arrival: 'load.arrival', burstiness: 'load.burstiness', maxConcurrency: 'load.max_concurrency',
   warmup: 'runner.warmup_requests', maxConsecutiveFailures: 'runner.max_consecutive_failures', idleSeconds: 'metrics.idle_seconds',
-  country: 'metrics.country_iso_code', region: 'metrics.region', outputDir: 'results.output_dir', masterCsv: 'results.master_csv',
+  cpuWattsPerCore: 'metrics.cpu_watts_per_core', country: 'metrics.country_iso_code', region: 'metrics.region', outputDir: 'results.output_dir', masterCsv: 'results.master_csv',
   sloTtftMs: 'slo.ttft_ms', sloTpotMs: 'slo.tpot_ms', sloE2eMs: 'slo.e2e_ms',
 };
 
 export function addRunFlags(cmd: Command): Command {
   return cmd
     .option('--model <id|path>', 'model directory (native) or served model name (OpenAI/vLLM); default: the built-in default model')
-    .option('--backend <type>', 'native (alias pytorch) or openai (alias vllm)')
+    .option('--backend <type>', 'native (alias pytorch) or openai (alias vllm); default: vllm when --endpoint is given, else native')
     .option('--endpoint <url>', 'OpenAI-compatible base URL, e.g. http://localhost:8000/v1')
     .option('--api <api>', 'chat or completions')
     .option('--device <device>', 'cpu, cuda or cuda:N (native)')
-    .option('--dtype <dtype>', 'auto, float32, bfloat16 or float16 (native)')
+    .option('--dtype <dtype>', 'auto, float32/f32, bfloat16/bf16 or float16/f16 (native)')
     .option('--threads <n>', 'CPU threads (native)', parseIntOption('threads'))
+    .option('--tokenizer <dir>', "local directory with the served model's tokenizer.json (vllm; needed by --max-prompt-tokens)")
     .option('--dataset <source>', 'builtin, a .jsonl/.csv/.parquet file or a Hugging Face dataset id')
     .option('--text-column <name>', 'dataset column holding the prompt (default text)')
     .option('--num-prompts <n>', 'number of prompts (default: all)', parseIntOption('num-prompts'))
@@ -52,6 +53,7 @@ export function addRunFlags(cmd: Command): Command {
     .option('--max-consecutive-failures <n>', 'stop after N failures in a row, keeping results (0 = never; default 5)', parseIntOption('max-consecutive-failures'))
     .option('--idle-seconds <s>', 'idle power baseline before the run', parseNumberOption('idle-seconds'))
     .option('--no-energy', 'do not measure energy')
+    .option('--cpu-watts-per-core <W>', 'watts per busy core for the CPU energy estimate where no CPU sensor exists', parseNumberOption('cpu-watts-per-core'))
     .option('--country <ISO3>', 'country for grid carbon intensity (e.g. USA, FRA)')
     .option('--region <name>', 'region for grid carbon intensity (e.g. california)')
     .option('--output-dir <dir>', 'results directory (master_results.csv, individual_runs/, logs/)')
@@ -64,7 +66,8 @@ export function addRunFlags(cmd: Command): Command {
 }
 
 export function runOverrides(opts: Record<string, unknown>): string[] {
-  const out = flagOverrides(RUN_FLAG_KEYS, opts);
+  const backend = backendFromFlags(opts.backend as string | undefined, opts.endpoint as string | undefined);
+  const out = flagOverrides(RUN_FLAG_KEYS, { ...opts, backend });
   if (opts.concurrency !== undefined && opts.rate === undefined) out.push('load.mode=concurrency');
   if (opts.rate !== undefined) out.push('load.mode=rate');
   if (opts.energy === false) out.push('metrics.enabled=false');
@@ -86,14 +89,14 @@ export function register(program: Command): void {
     try {
       const modelName = await defaultModelLabel(config);
       if (modelName) log.warn(DEFAULT_MODEL_NOTICE);
-      const outcome = await runConfigured(config, pipelineDeps({
+      const outcome = await whileMeasuring(() => runConfigured(config, pipelineDeps({
         log: (m) => log.info(m), signal: interrupt.signal, onProgress: (e) => progress.update(e), onRecord: (r) => progress.record(r),
-      }), modelName ? { modelName } : {});
+      }), modelName ? { modelName } : {}));
       progress.stop();
       if (opts.json) printJsonLine(runJson(outcome, { model: modelName ?? config.backend.model }));
       else if (outcome.summary) {
         const serverSide = formatServerSide(outcome.result?.serverMetrics ?? null, outcome.result?.clientCalibration ?? null);
-        process.stdout.write(formatSummary(`run ${outcome.runId} (${outcome.status})`, outcome.summary, runErrorMessage(outcome.summary)) +
+        writeStdout(formatSummary(`run ${outcome.runId} (${outcomeLabel(outcome)})`, outcome.summary, runErrorMessage(outcome.summary)) +
           (serverSide ? `\n${serverSide}` : '') + `\nresults: ${outcome.files.dir}\n`);
       }
       if (outcome.status === 'failed') log.error(`run failed: ${outcome.error}`);

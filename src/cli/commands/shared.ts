@@ -48,6 +48,25 @@ export function parseNumberOption(name: string) {
   };
 }
 
+/**
+ * The backend type from the flags: --backend as given, else vllm when --endpoint names a server.
+ * The in-process engine with an endpoint is a contradiction, not a guess to make.
+ */
+export function backendFromFlags(backend: string | undefined, endpoint: string | undefined): string | undefined {
+  if (endpoint !== undefined && (backend === 'native' || backend === 'pytorch'))
+    throw new CliError(`--backend ${backend} runs the model in-process and cannot use --endpoint ${endpoint}: drop --endpoint, or use --backend vllm to benchmark a server`);
+  return backend ?? (endpoint !== undefined ? 'vllm' : undefined);
+}
+
+/** How a run ended, in words: "completed" only when some request succeeded and nothing stopped it early. */
+export function outcomeLabel(o: PipelineOutcome): string {
+  const s = o.summary;
+  if (o.status !== 'completed' || !s) return o.status;
+  if (s.total_prompts > 0 && s.successful_prompts === 0) return 'failed';
+  if (s.stop_reason !== null) return 'stopped early';
+  return 'completed';
+}
+
 /** Exit code of one finished pipeline run. */
 export function outcomeExitCode(o: PipelineOutcome, interrupted: ExitCode | null): ExitCode {
   if (interrupted !== null || o.status === 'interrupted') return interrupted ?? EXIT.INTERRUPTED;
