@@ -10,12 +10,14 @@
 // Usage: npm run build && npm run bench:sse [-- --json out.json] [--quick] [--aeb-only] [--emulator-nice N]
 //        [--socket-thread worker,main]   (our client's socket placements to measure; default both)
 //        [--server lean|emulator]        (stand-in server: raw-net bench server (default) or the test emulator)
+//        [--pin]                         (server on the last CPU, this process on the others (taskset): a
+//                                         server on cores of its own, as on a real deployment)
 //        [--server-policy nice|idle]     (server at nice N (default) or SCHED_IDLE via chrt: it then runs
 //                                         only on cycles the client leaves, and its stream timing gets bursty)
 // --aeb-only skips the openai-package rows (faster iteration; the published table keeps them).
 // AEB_DIST=<dir> points at another tsc output directory (default: <repo>/dist).
 
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, setPriority } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -115,6 +117,11 @@ function startEmulatorProcess(nice, kind, schedIdle) {
     });
     child.once('exit', (code) => reject(new Error(`emulator child exited with ${code}`)));
   });
+}
+
+/** Restrict every thread of `pid` (existing ones; new ones inherit it) to `cpuList`, e.g. "0-2". */
+function pinProcess(pid, cpuList) {
+  execFileSync('taskset', ['-a', '-p', '-c', cpuList, String(pid)], { stdio: 'ignore' });
 }
 
 // ---------------------------------------------------------------- load
@@ -427,6 +434,12 @@ async function main() {
   const idleLoopDelayMs = await idleProbe(2_000);
   const { child, url } = await startEmulatorProcess(emulatorNice, serverKind, serverIdle);
   emulatorPid = child.pid;
+  // --pin: the server gets the last CPU to itself and this process the others.
+  const pinned = args.includes('--pin') ? { server: String(cpus().length - 1), client: cpus().length > 2 ? `0-${cpus().length - 2}` : '0' } : null;
+  if (pinned) {
+    pinProcess(child.pid, pinned.server);
+    pinProcess(process.pid, pinned.client);
+  }
   const latency = [];
   try {
     for (const level of levels) {
@@ -442,7 +455,8 @@ async function main() {
   const parse = await parseThroughput(lib, sdkStreaming, quick ? 50_000 : 200_000);
 
   const f = (x, d = 3) => (x === null || x === undefined ? '—' : x.toFixed(d));
-  console.log(`\nClient-added TTFT (client first-content stamp − emulator write stamp), emulator in a child process on 127.0.0.1 at nice ${emulatorNice}`);
+  const where = pinned ? `, pinned: server on CPU ${pinned.server}, client on CPU ${pinned.client}` : '';
+  console.log(`\nClient-added TTFT (client first-content stamp − emulator write stamp), emulator in a child process on 127.0.0.1 at nice ${emulatorNice}${where}`);
   console.log('client              conc  reqs  fail   p50 ms   p90 ms   p99 ms   max ms  loop p99 ms  chunks/s  CPU µs/chunk  main cpu/wait  sockets cpu/wait  emulator cpu  late>1ms (in GC)  GC n/max ms  after flush p50/p99  emulator write p99');
   const pct = (x) => (x === null || x === undefined ? '—' : `${(100 * x).toFixed(1)}%`);
   for (const r of latency) {
@@ -463,6 +477,7 @@ async function main() {
     // Event-loop delay of this process doing nothing: the machine's own scheduling noise.
     idleLoopDelayMs,
     emulatorNice,
+    pinned,
     server: serverKind,
     totalSeconds: (Date.now() - started) / 1000,
     levels,

@@ -2,6 +2,7 @@
 // (dist/cli/main.js, present after `npm test`'s tsc step) end to end.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runConvertLlama2c } from '../../src/cli/commands/convert.js';
@@ -43,9 +44,16 @@ describe.skipIf(SKIP_NATIVE)('aeb generate / aeb convert', () => {
   });
 
   it('runGenerate turns engine failures into CLI errors carrying the engine code', async () => {
-    const err = await runGenerate({ model: join(fx.root, 'missing'), promptIds: [1] }).catch((e: unknown) => e);
+    // A directory without config.json: the engine itself refuses it.
+    const empty = join(fx.root, 'empty-model');
+    await mkdir(empty, { recursive: true });
+    const err = await runGenerate({ model: empty, promptIds: [1] }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CliError);
-    expect((err as CliError).message).toMatch(/^FILE_NOT_FOUND: /);
+    expect((err as CliError).message).toMatch(/^FILE_NOT_FOUND: .*config\.json/);
+    // A path that does not exist is caught before the engine, naming what the engine loads.
+    const missing = await runGenerate({ model: join(fx.root, 'missing'), promptIds: [1] }).catch((e: unknown) => e);
+    expect(missing).toBeInstanceOf(CliError);
+    expect((missing as CliError).message).toContain('does not exist');
     expect((err as CliError).exitCode).toBe(3);
   });
 
@@ -72,6 +80,6 @@ describe.skipIf(SKIP_NATIVE)('aeb generate / aeb convert', () => {
     expect(out.token_times_ms).toHaveLength(6);
     const bad = spawnSync(process.execPath, [CLI, 'generate', '--model', fx.stories, '--prompt-ids', '1,600'], { encoding: 'utf8', timeout: 60_000 });
     expect(bad.status).toBe(2);
-    expect(bad.stderr).toContain('promptIds[1] must be in [0, 511], got 600');
+    expect(bad.stderr).toContain('--prompt-ids value 600 is outside the vocabulary [0, 511]');
   });
 });
