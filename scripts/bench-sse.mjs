@@ -183,6 +183,7 @@ async function measureLevel(lib, name, level, placement, oneRequest) {
   // Warm-up round: opens the connections (excluded, as the runner excludes warmup requests).
   await pool(level.concurrency, level.concurrency, (i) => oneRequest(i));
   const added = [];
+  const slack = [];
   const afterFlush = [];
   const emulatorWrite = [];
   const late = [];
@@ -208,6 +209,7 @@ async function measureLevel(lib, name, level, placement, oneRequest) {
       afterFlush.push(r.afterFlushMs);
       emulatorWrite.push(r.emulatorWriteMs);
       if (r.addedMs > LATE_MS) late.push(r);
+      if (typeof r.slackMs === 'number') slack.push(r.slackMs);
     }
   });
   loop.disable();
@@ -226,6 +228,10 @@ async function measureLevel(lib, name, level, placement, oneRequest) {
   const chunks = level.requests * (level.tokens + 3);
   return {
     lateSamples: late.length,
+    // Late samples whose own stamp slack (client busy when the bytes may have arrived) covers
+    // most of their lateness: the client's measurement flagged them itself.
+    lateFlagged: late.filter((r) => typeof r.slackMs === 'number' && r.slackMs >= r.addedMs - LATE_MS / 2).length,
+    stampSlackMs: lib.quantiles(slack),
     // When the late samples happened, ms after the measured phase began (a start-up burst or spread out).
     lateAtMs: lib.quantiles(late.map((r) => Number(r.clientNs - t0) / 1e6)),
     lateDuringGc,
@@ -285,7 +291,7 @@ async function ourClient(lib, url, level, placement) {
       const rec = await backend.generate({ index: i, text: `r${i}` }, settings);
       if (!rec.success || rec.ttftMs === null) return null;
       const clientNs = rec.startNs + BigInt(Math.round(rec.ttftMs * 1e6));
-      return serverStamps(rec.text, clientNs);
+      return { ...serverStamps(rec.text, clientNs), slackMs: rec.ttftSlackMs ?? null };
     });
   } finally {
     await backend.close();
@@ -457,12 +463,12 @@ async function main() {
   const f = (x, d = 3) => (x === null || x === undefined ? '—' : x.toFixed(d));
   const where = pinned ? `, pinned: server on CPU ${pinned.server}, client on CPU ${pinned.client}` : '';
   console.log(`\nClient-added TTFT (client first-content stamp − emulator write stamp), emulator in a child process on 127.0.0.1 at nice ${emulatorNice}${where}`);
-  console.log('client              conc  reqs  fail   p50 ms   p90 ms   p99 ms   max ms  loop p99 ms  chunks/s  CPU µs/chunk  main cpu/wait  sockets cpu/wait  emulator cpu  late>1ms (in GC)  GC n/max ms  after flush p50/p99  emulator write p99');
+  console.log('client              conc  reqs  fail   p50 ms   p90 ms   p99 ms   max ms  loop p99 ms  chunks/s  CPU µs/chunk  main cpu/wait  sockets cpu/wait  emulator cpu  late>1ms (in GC, flagged)  GC n/max ms  after flush p50/p99  emulator write p99  slack p50/p99');
   const pct = (x) => (x === null || x === undefined ? '—' : `${(100 * x).toFixed(1)}%`);
   for (const r of latency) {
     const a = r.clientAddedTtftMs;
     console.log(
-      `${r.client.padEnd(18)} ${String(r.concurrency).padStart(5)} ${String(r.requests).padStart(5)} ${String(r.failed).padStart(5)} ${f(a.p50).padStart(8)} ${f(a.p90).padStart(8)} ${f(a.p99).padStart(8)} ${f(a.max).padStart(8)} ${f(r.eventLoopDelayP99Ms, 2).padStart(12)} ${String(r.chunksPerS).padStart(9)} ${f(r.cpuUsPerChunk, 1).padStart(13)} ${`${pct(r.mainCpuShare)}/${pct(r.runQueueWaitShare)}`.padStart(14)} ${`${pct(r.socketThreadCpuShare)}/${pct(r.socketThreadWaitShare)}`.padStart(17)} ${pct(r.emulatorCpuShare).padStart(13)} ${String(r.lateSamples).padStart(9)} (${String(r.lateDuringGc).padStart(4)})   ${`${r.gcPauses.count}/${f(r.gcPauses.maxMs, 1)}`.padEnd(11)} ${f(r.clientAddedAfterFlushMs.p50)}/${f(r.clientAddedAfterFlushMs.p99)}  ${f(r.emulatorWriteMs.p99)}`,
+      `${r.client.padEnd(18)} ${String(r.concurrency).padStart(5)} ${String(r.requests).padStart(5)} ${String(r.failed).padStart(5)} ${f(a.p50).padStart(8)} ${f(a.p90).padStart(8)} ${f(a.p99).padStart(8)} ${f(a.max).padStart(8)} ${f(r.eventLoopDelayP99Ms, 2).padStart(12)} ${String(r.chunksPerS).padStart(9)} ${f(r.cpuUsPerChunk, 1).padStart(13)} ${`${pct(r.mainCpuShare)}/${pct(r.runQueueWaitShare)}`.padStart(14)} ${`${pct(r.socketThreadCpuShare)}/${pct(r.socketThreadWaitShare)}`.padStart(17)} ${pct(r.emulatorCpuShare).padStart(13)} ${String(r.lateSamples).padStart(9)} (${String(r.lateDuringGc).padStart(4)}, ${String(r.lateFlagged).padStart(4)})   ${`${r.gcPauses.count}/${f(r.gcPauses.maxMs, 1)}`.padEnd(11)} ${f(r.clientAddedAfterFlushMs.p50)}/${f(r.clientAddedAfterFlushMs.p99)}  ${f(r.emulatorWriteMs.p99)}  ${f(r.stampSlackMs.p50)}/${f(r.stampSlackMs.p99)}`,
     );
   }
   console.log(`\nSSE events parsed per second, one core (${f(parse.payloadMiB, 1)} MiB of vLLM chunks in ${parse.readSizeKiB} KiB reads, best of 3)`);

@@ -65,6 +65,12 @@ export interface RequestRecord {
   queueMs: number;
   /** First content-bearing token/event (reasoning included). */
   ttftMs: number | null;
+  /**
+   * How late the first token's arrival stamp can be because the client was busy when its bytes
+   * may have arrived (ms, an upper bound; HTTP only: the native engine stamps in C++). Absent
+   * or null when not measured.
+   */
+  ttftSlackMs?: number | null;
   /** First answer (non-reasoning) content. */
   ttfoMs: number | null;
   /** Second content event − first. */

@@ -60,6 +60,13 @@ export function formatSummary(title: string, s: RunSummary, errorMessage = ''): 
       `${num(s.throughput_tokens_per_second, 2)} tok/s total, ${num(s.output_tokens_per_second, 2)} output tok/s, ${num(s.requests_per_second, 3)} req/s`,
     distLine('TTFT', s.ttft_ms), distLine('TTFO', s.ttfo_ms), distLine('TPOT', s.tpot_ms), distLine('ITL', s.itl_ms), distLine('E2E', s.e2e_ms),
   );
+  if (s.ttft_slack_ms?.count) {
+    // Absent in report.json files written before it existed.
+    const d = s.ttft_slack_ms;
+    lines.push(
+      `  TTFT stamp slack (client busy when bytes may have arrived; upper bound): median ${num(d.median, 3)}  p99 ${num(d.p99, 3)}  max ${num(d.max, 3)} ms; ${s.ttft_slack_over_1ms} request(s) over 1 ms`,
+    );
+  }
   if (s.goodput) lines.push(goodputLine(s.goodput));
   if (s.tokens_per_chunk !== null && s.tokens_per_chunk > 1.05)
     lines.push(`  note: ${s.tokens_per_chunk.toFixed(2)} tokens per chunk: ITL splits chunk gaps evenly over their tokens`);

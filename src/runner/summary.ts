@@ -90,6 +90,12 @@ export interface RunSummary {
   e2e_ms: Distribution;
   total_time_ms: Distribution;
   queue_ms: Distribution;
+  /**
+   * Upper bound on how late each successful request's TTFT stamp can be because the client
+   * was busy (HTTP backends; count 0 where not measured), and how many exceed 1 ms.
+   */
+  ttft_slack_ms: Distribution;
+  ttft_slack_over_1ms: number;
   output_tokens_per_second: number | null;
   requests_per_second: number | null;
   output_tokens_per_joule: number | null;
@@ -287,6 +293,8 @@ export function buildSummary(input: SummaryInput): RunSummary {
     e2e_ms: describe(ok.map((r) => r.e2eMs)),
     total_time_ms: describe(totalTimeMs),
     queue_ms: describe(records.map((r) => r.queueMs)),
+    ttft_slack_ms: describe(ok.map((r) => r.ttftSlackMs)),
+    ttft_slack_over_1ms: ok.filter((r) => (r.ttftSlackMs ?? 0) > 1).length,
     output_tokens_per_second: perSecond(completionTokens),
     requests_per_second: perSecond(ok.length),
     output_tokens_per_joule: div(completionTokens, energy.primary_joules),

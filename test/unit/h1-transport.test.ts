@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOpenAIBackend, type OpenAIBackend, type OpenAIBackendOptions } from '../../src/backends/openai/index.js';
 import { buildStream, type BuiltStream } from '../../src/backends/openai/emulator-script.js';
 import { H1Pool } from '../../src/backends/openai/h1/connection-pool.js';
-import { streamRequest } from '../../src/backends/openai/stream-request.js';
+import { streamRequest, type StreamResult } from '../../src/backends/openai/stream-request.js';
 import type { GenerationSettings } from '../../src/backends/types.js';
 
 const MODEL = 'raw/model';
@@ -183,6 +183,32 @@ const scenarios: Record<string, Scenario> = {
   'close before a response': (_req, s) => s.destroy(),
 };
 
+/**
+ * A child-process server for one keep-alive connection: answers every POST with argv[1] at once
+ * and argv[2] argv[3] ms later (both base64). Prints its port.
+ */
+const DELAYED_SERVER = `
+const net = require('node:net');
+const [first, rest, delay] = [Buffer.from(process.argv[1], 'base64'), Buffer.from(process.argv[2], 'base64'), Number(process.argv[3])];
+const server = net.createServer((socket) => {
+  let buf = Buffer.alloc(0);
+  socket.on('error', () => {});
+  socket.on('data', (d) => {
+    buf = Buffer.concat([buf, d]);
+    for (;;) {
+      const end = buf.indexOf('\\r\\n\\r\\n');
+      if (end < 0) return;
+      const length = Number(/content-length: *(\\d+)/i.exec(buf.subarray(0, end).toString('latin1'))?.[1] ?? 0);
+      if (buf.length < end + 4 + length) return;
+      buf = buf.subarray(end + 4 + length);
+      socket.write(first);
+      setTimeout(() => socket.write(rest), delay);
+    }
+  });
+});
+server.listen(0, '127.0.0.1', () => process.stdout.write(String(server.address().port)));
+`;
+
 function expectStreamOk(rec: { success: boolean; error?: string; text: string; completionTokens: number | null; promptTokens: number | null; httpStatus: number | null }, b: BuiltStream): void {
   expect(rec.error).toBeUndefined();
   expect(rec.success).toBe(true);
@@ -315,6 +341,50 @@ describe.each(['worker', 'main'] as const)('HTTP/1.1 transport against raw serve
     for (const r of recs) expectStreamOk(r, stream);
     expect(local.maxOpenStreams).toBe(2);
     expect(new Set(local.connsOf('slow 40 ms')).size).toBe(2);
+  });
+
+  it('stamp slack: a first token that arrives while the stamping thread is blocked is flagged; a calm one is not', async () => {
+    // The server runs in a child process: a server on this thread would be blocked too.
+    const whole = chunkedResponse(stream);
+    const openerEnd = whole.indexOf('\r\n', whole.indexOf('data:')) + 2; // head + the role-only opener's chunk
+    const child = spawn(process.execPath, ['-e', DELAYED_SERVER, whole.subarray(0, openerEnd).toString('base64'), whole.subarray(openerEnd).toString('base64'), '120'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      const port = Number(await new Promise<string>((resolve) => child.stdout.once('data', (d: Buffer) => resolve(String(d)))));
+      const pool = new H1Pool(new URL(`http://127.0.0.1:${port}/v1/chat/completions`), { maxSockets: 1, idleTimeoutMs: 4_000, placement });
+      const body = JSON.stringify({ model: MODEL, stream: true, messages: [{ role: 'user', content: 'x' }] });
+      const request = () => streamRequest({ pool, path: '/v1/chat/completions', headers: { 'content-type': 'application/json' }, body, timeoutMs: 3_000 });
+      const ttftMs = (r: StreamResult) => Number(r.proc!.contentChunks()[0]!.ns - r.startNs!) / 1e6;
+      try {
+        const calm = await request();
+        expect(calm.proc?.text).toBe(stream.expected.text);
+        expect(ttftMs(calm)).toBeGreaterThan(110);
+        expect(calm.proc!.firstChunkSlackMs!).toBeLessThan(30);
+
+        const pending = request();
+        await new Promise((r) => setTimeout(r, 40)); // request out, head and opener read
+        const until = performance.now() + 150;
+        while (performance.now() < until) {
+          /* this thread is blocked across the token's arrival, on purpose */
+        }
+        const blocked = await pending;
+        expect(blocked.proc?.text).toBe(stream.expected.text);
+        if (placement === 'main') {
+          // Stamped when the thread came back (~70 ms late); the slack bounds that lateness.
+          expect(ttftMs(blocked)).toBeGreaterThan(170);
+          expect(blocked.proc!.firstChunkSlackMs!).toBeGreaterThan(ttftMs(blocked) - 125);
+        } else {
+          // The socket thread was free: stamped on arrival, with no slack to speak of.
+          expect(ttftMs(blocked)).toBeLessThan(170);
+          expect(blocked.proc!.firstChunkSlackMs!).toBeLessThan(30);
+        }
+      } finally {
+        pool.destroy();
+      }
+    } finally {
+      child.kill();
+    }
   });
 
   it('a garbage status line is a recorded failure naming it', async () => {

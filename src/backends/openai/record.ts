@@ -98,6 +98,7 @@ export function buildRecord(proc: OpenAIStreamProcessor | null, ctx: RecordConte
     endNs: ctx.endNs,
     queueMs,
     ttftMs,
+    ttftSlackMs: first ? (proc?.firstChunkSlackMs ?? null) : null,
     ttfoMs: firstAnswer ? msBetween(startNs, firstAnswer.ns) : null,
     ttstMs: first && second ? msBetween(first.ns, second.ns) : null,
     e2eMs,

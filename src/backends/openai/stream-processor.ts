@@ -76,6 +76,13 @@ export class OpenAIStreamProcessor {
    */
   private readonly timeline: number[] = [];
   private firstChunkNs = 0n;
+  /**
+   * How late the first content chunk's stamp can be because the client's socket thread was
+   * busy when its bytes may have arrived (an upper bound, ms); null when the caller gave none.
+   */
+  firstChunkSlackMs: number | null = null;
+  /** Slack of the read being fed. */
+  private feedSlackMs: number | null = null;
   private readonly textParts: string[] = [];
   private readonly reasoningParts: string[] = [];
   readonly usage: StreamUsage = { promptTokens: null, completionTokens: null, reasoningTokens: null };
@@ -129,10 +136,14 @@ export class OpenAIStreamProcessor {
     return this.parser.comments;
   }
 
-  /** Bytes that arrived at `ns`. Returns true once the stream is finished (done or failed). */
-  feed(bytes: Uint8Array | string, ns: bigint): boolean {
+  /**
+   * Bytes that arrived at `ns` (late by at most `slackMs`, when known). Returns true once the
+   * stream is finished (done or failed).
+   */
+  feed(bytes: Uint8Array | string, ns: bigint, slackMs?: number): boolean {
     if (this.finished) return true;
     this.reads++;
+    this.feedSlackMs = slackMs ?? null;
     let events: SseEvent[];
     try {
       events = this.parser.feed(bytes);
@@ -282,7 +293,10 @@ export class OpenAIStreamProcessor {
     const newTokens = this.continuousUsage && tokens !== null && tokens > 0;
     if (!(answer || reasoning || tools || newTokens)) return;
     if (reasoning && !answer) this.reasoningTokenSum += tokens ?? 0;
-    if (this.timeline.length === 0) this.firstChunkNs = ns;
+    if (this.timeline.length === 0) {
+      this.firstChunkNs = ns;
+      this.firstChunkSlackMs = this.feedSlackMs;
+    }
     this.timeline.push(Number(ns - this.firstChunkNs), tokens === null ? 0 : tokens + 1, (answer || tools ? ANSWER : 0) | (reasoning ? REASONING : 0));
   }
 

@@ -123,6 +123,9 @@ class StreamExchange implements ConnectionUser, ConnectionWaiter, Lingerer {
   // Reads stamped by the connection and not parsed yet (parallel arrays: no object per read).
   private readonly reads: Buffer[] = [];
   private readonly stamps: bigint[] = [];
+  private readonly slacks: number[] = [];
+  /** Stamp slack of the read being parsed (see SocketEvents.onRead). */
+  private readSlackMs = 0;
   private queued = false;
   private moreReadsQueued = false;
 
@@ -214,7 +217,7 @@ class StreamExchange implements ConnectionUser, ConnectionWaiter, Lingerer {
     this.startNs = ns;
   }
 
-  onRead(bytes: Buffer, ns: bigint): void {
+  onRead(bytes: Buffer, ns: bigint, slackMs: number): void {
     if (this.startNs === null || ns < this.startNs) {
       // Stamped before this request was written: left over from the previous response.
       this.failNow('the connection carried bytes left over from the previous response (the server broke HTTP framing); not retried');
@@ -222,6 +225,7 @@ class StreamExchange implements ConnectionUser, ConnectionWaiter, Lingerer {
     }
     this.reads.push(bytes);
     this.stamps.push(ns);
+    this.slacks.push(slackMs);
     if (!this.queued) {
       this.queued = true;
       defer(runParsePending, this);
@@ -247,12 +251,14 @@ class StreamExchange implements ConnectionUser, ConnectionWaiter, Lingerer {
     const stamps = this.stamps;
     for (let i = 0; i < reads.length && this.conn !== null; i++) {
       this.moreReadsQueued = i < reads.length - 1;
+      this.readSlackMs = this.slacks[i]!;
       this.parser.feed(reads[i]!, this.events);
       this.dispatch(stamps[i]!);
     }
     this.moreReadsQueued = false;
     reads.length = 0;
     stamps.length = 0;
+    this.slacks.length = 0;
   }
 
   /** Give the connection back: reused only after a complete, well-framed response. */
@@ -316,7 +322,7 @@ class StreamExchange implements ConnectionUser, ConnectionWaiter, Lingerer {
   private onBody(bytes: Buffer, ns: bigint): void {
     const proc = this.proc;
     if (proc !== null) {
-      if (this.settled || !proc.feed(bytes, ns)) return;
+      if (this.settled || !proc.feed(bytes, ns, this.readSlackMs)) return;
       this.finish(ns);
       if (proc.outcome.state === 'failed') {
         this.releaseConnection(false);

@@ -38,8 +38,8 @@ export class H1Connection {
   ) {
     this.id = thread.connect(target, {
       onWritten: (ns) => this.owner?.onWritten(ns),
-      onRead: (bytes, ns) => {
-        if (this.owner !== null) this.owner.onRead(bytes, ns);
+      onRead: (bytes, ns, slackMs) => {
+        if (this.owner !== null) this.owner.onRead(bytes, ns, slackMs);
         else this.destroy(); // bytes on an idle connection: the server broke framing
       },
       onClose: (ns, error) => {

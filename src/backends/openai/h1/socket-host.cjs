@@ -17,14 +17,25 @@
 //        ['written', id, ns]  request start: bytes handed to a connected socket at ns, or, on a
 //                             connection still connecting, the moment it connected (TCP; TLS:
 //                             handshake done), when the buffered request goes out
-//        ['reads', ids Int32Array, stamps BigInt64Array, ends Int32Array, bytes Uint8Array]
+//        ['reads', ids Int32Array, stamps BigInt64Array, ends Int32Array, bytes Uint8Array, slacks Float64Array]
 //          read i of the batch is bytes[ends[i-1] .. ends[i]) of connection ids[i], stamped stamps[i]
-//        ['reads-local', ids number[], stamps bigint[], reads Buffer[]]  the same, unpacked (same thread)
+//          with stamp slack slacks[i] ms (see below)
+//        ['reads-local', ids number[], stamps bigint[], reads Buffer[], slacks number[]]  the same, unpacked (same thread)
 //        ['close', id, ns, errorCode | null, errorMessage | null]
 // Invariant: for one connection, every read is emitted before its 'close'.
+//
+// Stamp slack: how late a read's stamp can be because this thread was busy (running JS, in
+// GC, or not scheduled while not waiting for I/O) when the bytes may have arrived. Bytes that
+// arrive while the loop waits in epoll wake it at once; bytes that arrive while it is busy
+// wait until the next poll phase. So a read's stamp is late by at most the busy time since
+// the previous batch of reads (elapsed minus the time spent waiting for I/O, from the event
+// loop's own idle-time counter) plus the reads handled before it in its batch. An upper
+// bound: it is loose when other work ran between batches, and it cannot see delays of the
+// wake-up itself (the kernel's or the hypervisor's).
 'use strict';
 
 const fs = require('node:fs');
+const { performance } = require('node:perf_hooks');
 const net = require('node:net');
 const tls = require('node:tls');
 
@@ -79,6 +90,14 @@ function createSocketHost(emit, options) {
   /** @type {Buffer[]} */
   let readBytes = [];
   let readTotal = 0;
+  /** @type {number[]} stamp slack of each read, ms */
+  let readSlacks = [];
+  // The previous batch's first read: when (performance.now()) and the loop's idle time then.
+  let markMs = performance.now();
+  let markIdleMs = performance.eventLoopUtilization().idle;
+  /** Slack of the current batch's first read, and when it was taken. */
+  let batchSlackMs = 0;
+  let batchStartMs = 0;
   let flushScheduled = false;
 
   /** Emit the pending reads as one message (runs after the poll phase that read them). */
@@ -87,10 +106,11 @@ function createSocketHost(emit, options) {
     const n = readBytes.length;
     if (n === 0) return;
     if (!options.pack) {
-      const batch = ['reads-local', readIds, readStamps, readBytes];
+      const batch = ['reads-local', readIds, readStamps, readBytes, readSlacks];
       readIds = [];
       readStamps = [];
       readBytes = [];
+      readSlacks = [];
       readTotal = 0;
       emit(batch);
       return;
@@ -98,6 +118,7 @@ function createSocketHost(emit, options) {
     const ids = new Int32Array(n);
     const stamps = new BigInt64Array(n);
     const ends = new Int32Array(n);
+    const slacks = Float64Array.from(readSlacks);
     const bytes = new Uint8Array(readTotal);
     let offset = 0;
     for (let i = 0; i < n; i++) {
@@ -110,8 +131,9 @@ function createSocketHost(emit, options) {
     readIds = [];
     readStamps = [];
     readBytes = [];
+    readSlacks = [];
     readTotal = 0;
-    emit(['reads', ids, stamps, ends, bytes], [ids.buffer, stamps.buffer, ends.buffer, bytes.buffer]);
+    emit(['reads', ids, stamps, ends, bytes, slacks], [ids.buffer, stamps.buffer, ends.buffer, bytes.buffer, slacks.buffer]);
   }
 
   /**
@@ -125,9 +147,18 @@ function createSocketHost(emit, options) {
   function connect(id, host, tcpPort, secure, servername, ca) {
     /** @param {Buffer} chunk @param {bigint} ns */
     const onData = (chunk, ns) => {
+      const nowMs = performance.now();
+      if (readIds.length === 0) {
+        // First read since the last flush: busy time since the previous batch's first read.
+        const idleMs = performance.eventLoopUtilization().idle;
+        batchSlackMs = Math.max(0, nowMs - markMs - (idleMs - markIdleMs));
+        batchStartMs = markMs = nowMs;
+        markIdleMs = idleMs;
+      }
       readIds.push(id);
       readStamps.push(ns);
       readBytes.push(chunk);
+      readSlacks.push(batchSlackMs + (nowMs - batchStartMs));
       readTotal += chunk.length;
       if (!flushScheduled) {
         flushScheduled = true;

@@ -20,8 +20,11 @@ export type SocketPlacement = 'worker' | 'main';
 export interface SocketEvents {
   /** The request started at `ns` (see the host's 'written' message). */
   onWritten(ns: bigint): void;
-  /** `ns`: process.hrtime.bigint() taken first thing in the socket's 'data' handler. */
-  onRead(bytes: Buffer, ns: bigint): void;
+  /**
+   * `ns`: process.hrtime.bigint() taken first thing when the read reached JS; `slackMs`: how
+   * late that stamp can be because the socket thread was busy (an upper bound; socket-host.cjs).
+   */
+  onRead(bytes: Buffer, ns: bigint, slackMs: number): void;
   /** The socket closed; `error` when it failed (reset, refused, TLS…) or why we closed it. */
   onClose(ns: bigint, error: NodeJS.ErrnoException | undefined): void;
 }
@@ -29,8 +32,8 @@ export interface SocketEvents {
 type HostMessage =
   | ['started', number | null]
   | ['written', number, bigint]
-  | ['reads', Int32Array, BigInt64Array, Int32Array, Uint8Array]
-  | ['reads-local', number[], bigint[], Buffer[]]
+  | ['reads', Int32Array, BigInt64Array, Int32Array, Uint8Array, Float64Array]
+  | ['reads-local', number[], bigint[], Buffer[], number[]]
   | ['close', number, bigint, string | null, string | null];
 
 type HostInput =
@@ -120,17 +123,17 @@ export class SocketThread {
   private onMessage(msg: HostMessage): void {
     switch (msg[0]) {
       case 'reads-local': {
-        const [, ids, stamps, reads] = msg;
-        for (let i = 0; i < ids.length; i++) this.routes.get(ids[i]!)?.onRead(reads[i]!, stamps[i]!);
+        const [, ids, stamps, reads, slacks] = msg;
+        for (let i = 0; i < ids.length; i++) this.routes.get(ids[i]!)?.onRead(reads[i]!, stamps[i]!, slacks[i]!);
         break;
       }
       case 'reads': {
-        const [, ids, stamps, ends, bytes] = msg;
+        const [, ids, stamps, ends, bytes, slacks] = msg;
         const all = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
         let start = 0;
         for (let i = 0; i < ids.length; i++) {
           const end = ends[i]!;
-          this.routes.get(ids[i]!)?.onRead(all.subarray(start, end), stamps[i]!);
+          this.routes.get(ids[i]!)?.onRead(all.subarray(start, end), stamps[i]!, slacks[i]!);
           start = end;
         }
         break;
