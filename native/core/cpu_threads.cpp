@@ -27,7 +27,11 @@ void set_blas_threads(int threads) {
 }  // namespace
 
 void set_intraop_threads(int threads) {
-  (void)at::get_num_threads();  // runs this thread's lazy initialisation now, not after our setting
+  // Run this thread's lazy initialisation now, not after our setting. The flag lives in an
+  // inline function: the copy inside libtorch's own ops (reached through get_num_threads) and
+  // the one inlined into code built here (at::parallel_for) may differ, so trigger both.
+  at::internal::lazy_init_num_threads();
+  (void)at::get_num_threads();
   at::set_num_threads(threads);
 }
 

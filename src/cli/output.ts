@@ -1,7 +1,7 @@
 // Logs go to stderr (so --json stdout stays machine-readable); --quiet keeps errors only.
 // stdout may be a pipe its reader closes early (`aeb report DIR | head -1`): then stdout
-// output stops quietly; the process ends at once unless a run is measuring, which carries on
-// and writes its results files (they never depend on stdout or stderr).
+// output stops quietly; the process ends at once unless a command is writing files (a run, a
+// batch, a migration), which carries on and finishes them (files never depend on stdout or stderr).
 export interface Logger {
   info(message: string): void;
   warn(message: string): void;
@@ -18,7 +18,7 @@ export function createLogger(opts: { quiet?: boolean } = {}): Logger {
 }
 
 let stdoutClosed = false;
-let measuring = 0;
+let writingFiles = 0;
 
 /** Writes to stdout unless its reader has gone away. */
 export function writeStdout(text: string): void {
@@ -30,13 +30,13 @@ export function printJsonLine(value: unknown): void {
   writeStdout(JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)) + '\n');
 }
 
-/** Runs `f` with stdout loss tolerated: a closed stdout does not end the process before `f` is done. */
-export async function whileMeasuring<T>(f: () => Promise<T>): Promise<T> {
-  measuring++;
+/** Runs `f` (which writes files) with stdout loss tolerated: a closed stdout does not end the process before `f` is done. */
+export async function whileWritingFiles<T>(f: () => Promise<T>): Promise<T> {
+  writingFiles++;
   try {
     return await f();
   } finally {
-    measuring--;
+    writingFiles--;
   }
 }
 
@@ -45,13 +45,13 @@ const closedPipe = (err: NodeJS.ErrnoException) => err.code === 'EPIPE' || err.c
 
 /**
  * Installed once by main.ts: a closed stdout pipe ends output quietly, without a stack trace
- * (and the process, unless a run is measuring); a closed stderr loses log lines, never a run.
+ * (and the process, unless a command is writing files); a closed stderr loses log lines, never a run.
  */
 export function installPipeGuards(): void {
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (!closedPipe(err)) throw err;
     stdoutClosed = true;
-    if (measuring === 0) process.exit(process.exitCode ?? 0);
+    if (writingFiles === 0) process.exit(process.exitCode ?? 0);
   });
   process.stderr.on('error', (err: NodeJS.ErrnoException) => {
     if (!closedPipe(err)) throw err;

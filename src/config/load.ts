@@ -97,23 +97,8 @@ export function validateConfig(raw: unknown, source: string | null = null): Load
   const warnings = unknown.map((k) => `unknown key ${k} ignored`);
   const config = result.data;
   const set = (...path: string[]) => valueAt(raw, path) !== undefined && valueAt(raw, path) !== null;
-  warnings.push(...resolveOutputDir(config, set('results', 'output_dir')), ...remarks(config, set('load', 'arrival')));
+  warnings.push(...remarks(config, set('load', 'arrival')));
   return { config, warnings, source };
-}
-
-/**
- * The old system's `metrics.output_dir` is honoured: an explicit `results.output_dir`
- * (--output-dir) wins, then `metrics.output_dir`, then the default ./results.
- */
-function resolveOutputDir(config: BenchmarkConfig, resultsDirSet: boolean): string[] {
-  const legacy = config.metrics.output_dir;
-  if (legacy === null) return [];
-  if (!resultsDirSet) {
-    config.results.output_dir = legacy;
-    return [];
-  }
-  return config.results.output_dir === legacy ? [] :
-    [`results.output_dir (${config.results.output_dir}) and metrics.output_dir (${legacy}) differ: results go to ${config.results.output_dir}`];
 }
 
 /** Settings that are valid but do not do what they seem to. */

@@ -4,6 +4,7 @@
 // allowed values; unknown keys are warnings (old files carry keys we ignore), except near
 // misses of a known key, which are errors (see config/load.ts).
 import { z } from 'zod';
+import { normalizeEndpoint } from '../backends/openai/endpoint.js';
 import { carbonIntensityFor } from '../energy/emissions.js';
 import { normalizeReasoningParams, parseReasoningState } from '../formatters/reasoning-state.js';
 import { DTYPE_NAMES } from './dtype.js';
@@ -25,18 +26,8 @@ function issueIfThrows<T>(check: (v: T) => unknown) {
   };
 }
 
-/** An http(s) URL; a bare host:port gets the suggestion with http:// in front. */
-const endpointUrl = z.string().superRefine((v, ctx) => {
-  let url: URL | null = null;
-  try {
-    url = new URL(v);
-  } catch {
-    // not a URL at all
-  }
-  if (url && (url.protocol === 'http:' || url.protocol === 'https:')) return;
-  const hint = /^[\w.-]+:\d+(\/.*)?$/.test(v) ? `; did you mean http://${v}?` : ' (e.g. http://127.0.0.1:8000/v1)';
-  ctx.addIssue({ code: 'custom', message: `${JSON.stringify(v)} is not an http(s) URL${hint}` });
-});
+/** What the HTTP client accepts (a bare host:port means http://host:port), checked by the client's own parser. */
+const endpointUrl = z.string().superRefine(issueIfThrows(normalizeEndpoint));
 
 const backendSchema = z.object({
   type: z.enum(BACKEND_TYPES).default('native'),

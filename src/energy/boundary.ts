@@ -5,14 +5,21 @@
 import { BlockList, isIP } from 'node:net';
 import type { BackendDescription } from '../backends/types.js';
 
+// Addresses that reach this machine: loopback, and the unspecified address (a connection to
+// 0.0.0.0 or :: goes to the local host on Linux).
 const LOOPBACK = new BlockList();
 LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('0.0.0.0', 'ipv4');
 LOOPBACK.addAddress('::1', 'ipv6');
+LOOPBACK.addAddress('::', 'ipv6');
 
-/** localhost, 127.0.0.0/8, ::1 (IPv4-mapped 127.x included); URL brackets and a trailing dot allowed. */
+/**
+ * localhost and *.localhost (RFC 6761), 127.0.0.0/8, ::1, 0.0.0.0 and :: (IPv4-mapped forms
+ * included); URL brackets and a trailing dot allowed.
+ */
 export function isLoopbackHost(host: string): boolean {
   const h = host.replace(/^\[(.*)\]$/, '$1').replace(/\.$/, '').toLowerCase();
-  if (h === 'localhost') return true;
+  if (h === 'localhost' || h.endsWith('.localhost')) return true;
   const family = isIP(h);
   return family !== 0 && LOOPBACK.check(h, family === 6 ? 'ipv6' : 'ipv4');
 }

@@ -188,8 +188,8 @@ function clientOnlyWarning(scope: string | null, serverHost: string): string {
  * GPU and CPU totals come from the window (the monitor nulls a total when one of its parts
  * is invalid: a partial sum would understate). The primary figure is the GPU one whenever a
  * GPU sensor exists, even when its window is invalid: falling back to the CPU figure would
- * silently change what wh_per_1000_queries means. A server on another machine is covered
- * only by GPUs of this machine attributed to it; otherwise there is no primary figure.
+ * silently change what wh_per_1000_queries means. A server on another machine is covered by
+ * no sensor of this machine: then there is no primary figure.
  */
 function summariseEnergy(window: EnergyWindowResult | null, idle: IdleBaseline | null, idleAfter: IdleBaseline | null,
   backend: BackendDescription | null): EnergySummary {
@@ -207,7 +207,9 @@ function summariseEnergy(window: EnergyWindowResult | null, idle: IdleBaseline |
   const uniq = (xs: string[]) => [...new Set(xs)].join('+') || null;
   const scope = uniq(primary.map((f) => f.scope));
   const serverHost = remoteServerHost(backend);
-  const coversWorkload = serverHost === null || gpu.length > 0;
+  // A server on another machine runs on that machine's GPUs: none of this machine's sensors
+  // (GPUs named by backend.device_ids included: old configs carry device_ids: [0]) see it.
+  const coversWorkload = serverHost === null;
   return {
     status: total === null
       ? (primary.length ? 'invalid' : 'unavailable')

@@ -2,7 +2,7 @@
 // what a user sees: messages, exit codes, warnings, a closed stdout, what --json lists.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -132,6 +132,22 @@ describe('closed stdout', () => {
     const dry = await aeb(['batch', '--models', join(FIX, 'models.csv'), '--dry-run', '--json'], { closeStdout: true });
     expect(dry.stderr).not.toMatch(/EPIPE|Unhandled/);
     expect(dry.code).toBe(EXIT.OK);
+  });
+
+  it('migrate-csv --json with a closed stdout still migrates every file and leaves no lock behind', async () => {
+    const dir = join(work, 'migrate-piped');
+    await mkdir(dir, { recursive: true });
+    const files = [1, 2, 3, 4, 5, 6].map((i) => join(dir, `m${i}.csv`));
+    for (const f of files) await copyFile(join(FIX, 'master_results_pre_rename.csv'), f);
+    const r = await aeb(['migrate-csv', '--json', ...files], { closeStdout: true });
+    expect(r.stderr).not.toMatch(/EPIPE|Unhandled/);
+    expect(r.code).toBe(EXIT.OK);
+    for (const f of files) {
+      const t = await readCsvFile(f);
+      expect(t.header).toContain('avg_time_to_first_token');
+    }
+    const left = await import('node:fs/promises').then((fs) => fs.readdir(dir));
+    expect(left.filter((n) => n.endsWith('.lock'))).toEqual([]);
   });
 
   it.each([

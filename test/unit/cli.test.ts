@@ -272,7 +272,7 @@ describe('aeb CLI (child processes)', () => {
     const missing = await aeb('run', 'backend.type=vllm', '--quiet');
     expect(missing.code).toBe(EXIT.USAGE);
     expect(missing.stderr).toMatch(/backend\.endpoint is required for backend type vllm/);
-    const old = await aeb('run', join(FIX, 'configs/gpt_oss_120b_vllm.yaml'), 'backend.endpoint=not-a-url');
+    const old = await aeb('run', join(FIX, 'configs/gpt_oss_120b_vllm.yaml'), 'backend.endpoint=ftp://host/v1');
     expect(old.code).toBe(EXIT.USAGE);
     expect(old.stderr).toMatch(/backend\.endpoint/);
   });

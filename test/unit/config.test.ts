@@ -115,16 +115,12 @@ it('defaults: native backend, built-in prompts, sequential load, one warmup requ
   expect(config.runner.warmup_requests).toBe(1);
 });
 
-it('honours metrics.output_dir of old configs: results.output_dir wins when set (with a warning when they differ), else metrics.output_dir', async () => {
-  const legacy = await loadConfig({ overrides: ['metrics.output_dir=/data/old-results'] });
-  expect(legacy.config.results.output_dir).toBe('/data/old-results');
+it("metrics.output_dir (the old system's CodeCarbon emissions folder) never moves the results", async () => {
+  const legacy = await loadConfig({ overrides: ['metrics.output_dir=./emissions'] });
+  expect(legacy.config.results.output_dir).toBe('./results');
   expect(legacy.warnings).toEqual([]);
-  const both = await loadConfig({ overrides: ['metrics.output_dir=/data/old-results', 'results.output_dir=/data/new'] });
+  const both = await loadConfig({ overrides: ['metrics.output_dir=./emissions', 'results.output_dir=/data/new'] });
   expect(both.config.results.output_dir).toBe('/data/new');
-  expect(both.warnings).toEqual(['results.output_dir (/data/new) and metrics.output_dir (/data/old-results) differ: results go to /data/new']);
-  const same = await loadConfig({ overrides: ['metrics.output_dir=/data/x', 'results.output_dir=/data/x'] });
-  expect(same.warnings).toEqual([]);
-  expect((await loadConfig({})).config.results.output_dir).toBe('./results');
 });
 
 it('warns about settings that do not do what they seem: native concurrency, --arrival without --rate, more threads than CPUs', async () => {
@@ -139,12 +135,14 @@ it('warns about settings that do not do what they seem: native concurrency, --ar
   expect(ok.warnings).toEqual([]);
 });
 
-it('rejects an endpoint without a scheme and suggests the http:// form', async () => {
-  const err = await loadConfig({ overrides: ['backend.type=vllm', 'backend.model=m', 'backend.endpoint=127.0.0.1:8000'] }).catch((e: unknown) => e);
-  expect(err).toBeInstanceOf(ConfigError);
-  expect((err as Error).message).toMatch(/backend\.endpoint "127\.0\.0\.1:8000" is not an http\(s\) URL; did you mean http:\/\/127\.0\.0\.1:8000\?/);
+it('accepts an endpoint without a scheme as http:// (as the client does) and rejects other schemes naming them', async () => {
+  for (const endpoint of ['127.0.0.1:8000', 'localhost:8000/v1']) {
+    const { config } = await loadConfig({ overrides: ['backend.type=vllm', 'backend.model=m', `backend.endpoint=${endpoint}`] });
+    expect(config.backend.endpoint).toBe(endpoint);
+  }
   const ftp = await loadConfig({ overrides: ['backend.endpoint=ftp://host/v1'] }).catch((e: unknown) => e);
-  expect((ftp as Error).message).toMatch(/"ftp:\/\/host\/v1" is not an http\(s\) URL \(e\.g\. http:\/\/127\.0\.0\.1:8000\/v1\)/);
+  expect(ftp).toBeInstanceOf(ConfigError);
+  expect((ftp as Error).message).toMatch(/backend\.endpoint.*"ftp:\/\/host\/v1" must use http:\/\/ or https:\/\/ \(got ftp:\)/);
 });
 
 it('--max-prompt-tokens with a server backend names backend.tokenizer / --tokenizer as the way to give a tokenizer', async () => {

@@ -1,10 +1,10 @@
 import { expect, it } from 'vitest';
 import { isLoopbackHost, remoteServerHost } from '../../src/energy/boundary.js';
 
-it('treats localhost, 127.0.0.0/8 and ::1 (as URLs write them) as this machine, and nothing else', () => {
-  for (const h of ['localhost', 'LOCALHOST', 'localhost.', '127.0.0.1', '127.255.0.9', '::1', '[::1]', '[::ffff:7f00:1]'])
+it('treats localhost, *.localhost, 127.0.0.0/8, ::1 and the unspecified addresses (as URLs write them) as this machine, and nothing else', () => {
+  for (const h of ['localhost', 'LOCALHOST', 'localhost.', 'vllm.localhost', '127.0.0.1', '127.255.0.9', '::1', '[::1]', '[::ffff:7f00:1]', '0.0.0.0', '::', '[::]'])
     expect([h, isLoopbackHost(h)]).toEqual([h, true]);
-  for (const h of ['10.0.0.1', '128.0.0.1', '0.0.0.0', '::', '[::2]', 'localhost.example.com', 'my-gpu-box', ''])
+  for (const h of ['10.0.0.1', '128.0.0.1', '0.0.0.1', '[::2]', 'localhost.example.com', 'notlocalhost', 'my-gpu-box', ''])
     expect([h, isLoopbackHost(h)]).toEqual([h, false]);
 });
 

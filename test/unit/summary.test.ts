@@ -180,19 +180,22 @@ describe('energy of a server on another machine', () => {
     expect(summarise(estimateOnly, server('https://inference.example.com/v1')).energy.warnings[0]).toContain('server\'s at inference.example.com');
   });
 
-  it('keeps the efficiency of a server on this machine (loopback), of an in-process backend, and of attributed local GPUs', () => {
+  it('keeps the efficiency of a server on this machine (loopback, unspecified address, *.localhost) and of an in-process backend', () => {
     const local = summarise(estimateOnly, undefined);
     expect(local.tokens_per_joule).toBeCloseTo(320 / 0.6, 9);
-    for (const endpoint of ['http://127.0.0.1:8000/v1', 'http://localhost:8000/v1', 'http://[::1]:8000/v1', 'http://127.8.9.10/v1']) {
+    for (const endpoint of ['http://127.0.0.1:8000/v1', 'http://localhost:8000/v1', 'http://[::1]:8000/v1', 'http://127.8.9.10/v1', 'http://0.0.0.0:8000/v1', 'http://[::]:8000/v1', 'http://vllm.localhost:8000/v1']) {
       const s = summarise(estimateOnly, server(endpoint));
       expect(s.tokens_per_joule).toBe(local.tokens_per_joule);
       expect(s.co2_emissions_g).toBe(0.01);
       expect(s.energy).toMatchObject({ covers_workload: true, warnings: [] });
     }
     expect(summarise(estimateOnly, { backend: 'native', model: 'm', device: 'cpu' }).tokens_per_joule).toBe(local.tokens_per_joule);
-    // A remote host with GPUs of this machine attributed (backend.device_ids): the GPU figure stands.
+    // This machine's GPUs (old configs name device_ids: [0]) say nothing about a remote server's.
     const gpuRun = summarise(energy, server('http://10.1.2.3:8000/v1'));
-    expect(gpuRun.wh_per_1000_queries).toBe(500);
-    expect(gpuRun.energy).toMatchObject({ covers_workload: true, warnings: [], scope: 'gpu' });
+    expect(gpuRun.wh_per_1000_queries).toBeNull();
+    expect(gpuRun.energy).toMatchObject({ covers_workload: false, scope: 'gpu' });
+    expect(gpuRun.energy.warnings[0]).toMatch(/^energy figures \(gpu\) are this client machine's/);
+    // The same GPUs behind a loopback server are the server's.
+    expect(summarise(energy, server('http://127.0.0.1:8000/v1')).wh_per_1000_queries).toBe(500);
   });
 });

@@ -10,12 +10,12 @@ import { dryRunView, planBatch, runBatch, type PlannedRun } from '../../runner/b
 import { prepareOutputDir } from '../../runner/pipeline.js';
 import { CliError, EXIT, type ExitCode } from '../errors.js';
 import { installInterruptHandler } from '../interrupt.js';
-import { createLogger, printJsonLine, whileMeasuring, writeStdout } from '../output.js';
+import { createLogger, printJsonLine, whileWritingFiles, writeStdout } from '../output.js';
 import { createProgress } from '../progress.js';
 import { pipelineDeps } from '../wiring.js';
 import { backendFromFlags, outcomeExitCode, parseIntOption, runJson, splitArgs } from './shared.js';
 
-/** `outputDir` unset: the config's own (results.output_dir, else metrics.output_dir, else ./results). */
+/** `outputDir` unset: the config's own (results.output_dir, else ./results). */
 export function batchRunOverrides(run: PlannedRun, opts: { backend?: string; endpoint?: string; numPrompts?: number; outputDir?: string }): string[] {
   const out = [
     `backend.model=${JSON.stringify(run.model)}`,
@@ -47,7 +47,7 @@ export function register(program: Command): void {
     .option('--task <task>', 'only this task')
     .option('--reasoning-state <state>', 'only this reasoning state (e.g. "On (High)")')
     .option('--num-prompts <n>', 'prompts per run', parseIntOption('num-prompts'))
-    .option('--output-dir <dir>', 'results directory (default: results.output_dir or metrics.output_dir of the config, else ./results)')
+    .option('--output-dir <dir>', 'results directory (default: results.output_dir of the config, else ./results)')
     .option('--backend <type>', 'pytorch/native or vllm/openai (default: vllm when --endpoint is given, else native)')
     .option('--endpoint <url>', 'OpenAI-compatible server URL (vLLM)')
     .option('--dry-run', 'print the planned runs and exit')
@@ -97,7 +97,7 @@ export function register(program: Command): void {
       const rank = (c: ExitCode) => (c === EXIT.OK ? 0 : c === EXIT.PARTIAL ? 1 : 2);
       try {
         let progress = createProgress('batch', log, { quiet: opts.quiet === true });
-        const outcome = await whileMeasuring(() => runBatch(plan, pipelineDeps({ signal: interrupt.signal, onProgress: (e) => progress.update(e), onRecord: (r) => progress.record(r) }), {
+        const outcome = await whileWritingFiles(() => runBatch(plan, pipelineDeps({ signal: interrupt.signal, onProgress: (e) => progress.update(e), onRecord: (r) => progress.record(r) }), {
           configFor, outputDir, resume: opts.resume === true, masterCsv,
           log: (m) => log.info(m),
           onRunDone: (run, o, skipped) => {

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { migrateMasterCsv } from '../../results/migrate.js';
 import { EXIT, exitCodeFor, messageFor } from '../errors.js';
-import { createLogger, printJsonLine } from '../output.js';
+import { createLogger, printJsonLine, whileWritingFiles } from '../output.js';
 
 export function register(program: Command): void {
   program
@@ -14,6 +14,8 @@ export function register(program: Command): void {
     .action(async (files: string[], opts: { json?: boolean; quiet?: boolean }) => {
       const log = createLogger({ quiet: opts.quiet === true });
       let code: number = EXIT.OK;
+      // A reader that closes stdout early must not stop the migration between two files.
+      await whileWritingFiles(async () => {
       for (const file of files) {
         try {
           const r = await migrateMasterCsv(file);
@@ -26,6 +28,7 @@ export function register(program: Command): void {
           code = exitCodeFor(e) === EXIT.INTERNAL ? EXIT.INTERNAL : EXIT.RESULTS_FILE;
         }
       }
+      });
       process.exitCode = code;
     });
 }

@@ -4,7 +4,7 @@ import { loadConfig } from '../../config/load.js';
 import { runErrorMessage } from '../../results/master-csv.js';
 import { runConfigured } from '../../runner/pipeline.js';
 import { installInterruptHandler } from '../interrupt.js';
-import { createLogger, printJsonLine, whileMeasuring, writeStdout } from '../output.js';
+import { createLogger, printJsonLine, whileWritingFiles, writeStdout } from '../output.js';
 import { createProgress } from '../progress.js';
 import { formatServerSide, formatSummary } from '../summary-text.js';
 import { DEFAULT_MODEL_NOTICE, defaultModelLabel, pipelineDeps } from '../wiring.js';
@@ -89,7 +89,7 @@ export function register(program: Command): void {
     try {
       const modelName = await defaultModelLabel(config);
       if (modelName) log.warn(DEFAULT_MODEL_NOTICE);
-      const outcome = await whileMeasuring(() => runConfigured(config, pipelineDeps({
+      const outcome = await whileWritingFiles(() => runConfigured(config, pipelineDeps({
         log: (m) => log.info(m), signal: interrupt.signal, onProgress: (e) => progress.update(e), onRecord: (r) => progress.record(r),
       }), modelName ? { modelName } : {}));
       progress.stop();
