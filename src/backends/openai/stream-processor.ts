@@ -76,6 +76,9 @@ export class OpenAIStreamProcessor {
    */
   private readonly timeline: number[] = [];
   private firstChunkNs = 0n;
+  /** The last stamp converted to an offset from firstChunkNs, and that offset (ns). */
+  private lastStampNs = -1n;
+  private lastOffsetNs = 0;
   /**
    * How late the first content chunk's stamp can be because the client's socket thread was
    * busy when its bytes may have arrived (an upper bound, ms); null when the caller gave none.
@@ -297,7 +300,12 @@ export class OpenAIStreamProcessor {
       this.firstChunkNs = ns;
       this.firstChunkSlackMs = this.feedSlackMs;
     }
-    this.timeline.push(Number(ns - this.firstChunkNs), tokens === null ? 0 : tokens + 1, (answer || tools ? ANSWER : 0) | (reasoning ? REASONING : 0));
+    // Chunks of one read share its stamp: one BigInt subtraction per read, not per chunk.
+    if (ns !== this.lastStampNs) {
+      this.lastStampNs = ns;
+      this.lastOffsetNs = Number(ns - this.firstChunkNs);
+    }
+    this.timeline.push(this.lastOffsetNs, tokens === null ? 0 : tokens + 1, (answer || tools ? ANSWER : 0) | (reasoning ? REASONING : 0));
   }
 
   /** Reasoning tokens: from usage details when given, else the continuous-usage deltas of reasoning chunks. */
