@@ -269,6 +269,24 @@ describe.each(['worker', 'main'] as const)('HTTP/1.1 transport against raw serve
   });
   const generate = (text: string, b: OpenAIBackend = backend) => b.generate({ index: 0, text }, settings);
 
+  /** A DELAYED_SERVER child process (see there); its port once it listens. */
+  async function delayedServer(first: Buffer, rest: Buffer, delayMs: number): Promise<{ port: number; kill: () => void }> {
+    const child = spawn(process.execPath, ['-e', DELAYED_SERVER, first.toString('base64'), rest.toString('base64'), String(delayMs)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const port = Number(await new Promise<string>((resolve) => child.stdout.once('data', (d: Buffer) => resolve(String(d)))));
+    return { port, kill: () => child.kill() };
+  }
+
+  /** Streaming requests on a one-connection pool of this placement. */
+  function slackClient(port: number): { request: () => Promise<StreamResult>; close: () => void } {
+    const pool = new H1Pool(new URL(`http://127.0.0.1:${port}/v1/chat/completions`), { maxSockets: 1, idleTimeoutMs: 4_000, placement });
+    const body = JSON.stringify({ model: MODEL, stream: true, messages: [{ role: 'user', content: 'x' }] });
+    const request = () => streamRequest({ pool, path: '/v1/chat/completions', headers: { 'content-type': 'application/json' }, body, timeoutMs: 3_000 });
+    return { request, close: () => pool.destroy() };
+  }
+  const ttftMs = (r: StreamResult) => Number(r.proc!.contentChunks()[0]!.ns - r.startNs!) / 1e6;
+
   it('a chunked response with chunk extensions and a trailer gives the right text and usage', async () => {
     expectStreamOk(await generate('chunked'), stream);
   });
@@ -347,15 +365,9 @@ describe.each(['worker', 'main'] as const)('HTTP/1.1 transport against raw serve
     // The server runs in a child process: a server on this thread would be blocked too.
     const whole = chunkedResponse(stream);
     const openerEnd = whole.indexOf('\r\n', whole.indexOf('data:')) + 2; // head + the role-only opener's chunk
-    const child = spawn(process.execPath, ['-e', DELAYED_SERVER, whole.subarray(0, openerEnd).toString('base64'), whole.subarray(openerEnd).toString('base64'), '120'], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const server = await delayedServer(whole.subarray(0, openerEnd), whole.subarray(openerEnd), 120);
     try {
-      const port = Number(await new Promise<string>((resolve) => child.stdout.once('data', (d: Buffer) => resolve(String(d)))));
-      const pool = new H1Pool(new URL(`http://127.0.0.1:${port}/v1/chat/completions`), { maxSockets: 1, idleTimeoutMs: 4_000, placement });
-      const body = JSON.stringify({ model: MODEL, stream: true, messages: [{ role: 'user', content: 'x' }] });
-      const request = () => streamRequest({ pool, path: '/v1/chat/completions', headers: { 'content-type': 'application/json' }, body, timeoutMs: 3_000 });
-      const ttftMs = (r: StreamResult) => Number(r.proc!.contentChunks()[0]!.ns - r.startNs!) / 1e6;
+      const { request, close } = slackClient(server.port);
       try {
         const calm = await request();
         expect(calm.proc?.text).toBe(stream.expected.text);
@@ -380,10 +392,31 @@ describe.each(['worker', 'main'] as const)('HTTP/1.1 transport against raw serve
           expect(blocked.proc!.firstChunkSlackMs!).toBeLessThan(30);
         }
       } finally {
-        pool.destroy();
+        close();
       }
     } finally {
-      child.kill();
+      server.kill();
+    }
+  });
+
+  it('stamp slack: a busy spell before the request went out is not counted as lateness', async () => {
+    const server = await delayedServer(chunkedResponse(stream), Buffer.alloc(0), 0); // everything in one write
+    try {
+      const { request, close } = slackClient(server.port);
+      try {
+        expect((await request()).proc?.text).toBe(stream.expected.text); // connection open
+        const busyUntil = performance.now() + 100;
+        while (performance.now() < busyUntil) {
+          /* blocked on purpose, before the request */
+        }
+        const r = await request();
+        expect(r.proc?.text).toBe(stream.expected.text);
+        expect(r.proc!.firstChunkSlackMs!).toBeLessThan(50); // capped at "since the request went out"
+      } finally {
+        close();
+      }
+    } finally {
+      server.kill();
     }
   });
 

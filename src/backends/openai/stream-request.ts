@@ -124,6 +124,8 @@ class StreamExchange implements ConnectionUser, ConnectionWaiter, Lingerer {
   private readonly reads: Buffer[] = [];
   private readonly stamps: bigint[] = [];
   private readonly slacks: number[] = [];
+  /** The previous read's stamp on this request's connection (the request start before any). */
+  private lastReadNs = 0n;
   /** Stamp slack of the read being parsed (see SocketEvents.onRead). */
   private readSlackMs = 0;
   private queued = false;
@@ -215,6 +217,7 @@ class StreamExchange implements ConnectionUser, ConnectionWaiter, Lingerer {
   // ConnectionUser
   onWritten(ns: bigint): void {
     this.startNs = ns;
+    this.lastReadNs = ns;
   }
 
   onRead(bytes: Buffer, ns: bigint, slackMs: number): void {
@@ -223,9 +226,13 @@ class StreamExchange implements ConnectionUser, ConnectionWaiter, Lingerer {
       this.failNow('the connection carried bytes left over from the previous response (the server broke HTTP framing); not retried');
       return;
     }
+    // Bytes cannot have arrived before the request went out, nor before the previous read on
+    // this connection: that caps the socket thread's bound (busy spells long before are not lateness).
+    const sinceMs = Number(ns - this.lastReadNs) / 1e6;
+    this.lastReadNs = ns;
     this.reads.push(bytes);
     this.stamps.push(ns);
-    this.slacks.push(slackMs);
+    this.slacks.push(Math.min(slackMs, sinceMs));
     if (!this.queued) {
       this.queued = true;
       defer(runParsePending, this);
