@@ -7,7 +7,7 @@ import type { EnergyMonitor, EnergyWindowResult, IdleBaseline } from '../energy/
 import { driveLoad } from '../load/driver.js';
 import { validateLoadPlan, type LoadPlan } from '../load/plan.js';
 import { nowNs } from '../load/timer.js';
-import { buildSummary, type EmissionsFigure, type RunSummary } from './summary.js';
+import { buildSummary, stampSlackWarning, type EmissionsFigure, type RunSummary } from './summary.js';
 import type { SloTargets } from './goodput.js';
 
 export interface ProgressEvent {
@@ -328,5 +328,7 @@ export async function runBenchmark(opts: RunnerOptions): Promise<RunResult> {
     }
   }
   warnings.push(...summary.energy.warnings);
+  const slack = stampSlackWarning(summary);
+  if (slack !== null) warnings.push(slack);
   return { description, records, summary, energyWindow, idle, interrupted: interrupted(), clientCalibration, serverMetrics, startedAt, finishedAt: new Date().toISOString(), warnings };
 }

@@ -316,3 +316,15 @@ export function partialFailureMessage(failed: number, total: number): string | n
   if (pct > 5) msg += ' - WARNING: failure rate exceeds 5%, results may not be representative';
   return msg;
 }
+
+/**
+ * A warning when more than 1 % of the first-token stamps may be late by over 1 ms because the
+ * client itself was busy (ttft_slack_ms): then the TTFT tail partly measures this client.
+ */
+export function stampSlackWarning(s: RunSummary): string | null {
+  const n = s.ttft_slack_ms.count;
+  if (n === 0 || s.ttft_slack_over_1ms * 100 <= n) return null;
+  return `${s.ttft_slack_over_1ms} of ${n} first-token stamps may be late by more than 1 ms because this client was busy ` +
+    `when their bytes may have arrived (ttft_slack_ms p99 ${(s.ttft_slack_ms.p99 ?? 0).toFixed(2)} ms): the TTFT tail partly ` +
+    'measures the client; give it spare cores (backend.socket_thread=worker stamps on a thread of its own)';
+}
