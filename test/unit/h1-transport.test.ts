@@ -278,9 +278,9 @@ describe.each(['worker', 'main'] as const)('HTTP/1.1 transport against raw serve
     return { port, kill: () => child.kill() };
   }
 
-  /** Streaming requests on a one-connection pool of this placement. */
-  function slackClient(port: number): { request: () => Promise<StreamResult>; close: () => void } {
-    const pool = new H1Pool(new URL(`http://127.0.0.1:${port}/v1/chat/completions`), { maxSockets: 1, idleTimeoutMs: 4_000, placement });
+  /** Streaming requests on a pool of this placement (one connection unless told). */
+  function slackClient(port: number, maxSockets = 1): { request: () => Promise<StreamResult>; close: () => void } {
+    const pool = new H1Pool(new URL(`http://127.0.0.1:${port}/v1/chat/completions`), { maxSockets, idleTimeoutMs: 4_000, placement });
     const body = JSON.stringify({ model: MODEL, stream: true, messages: [{ role: 'user', content: 'x' }] });
     const request = () => streamRequest({ pool, path: '/v1/chat/completions', headers: { 'content-type': 'application/json' }, body, timeoutMs: 3_000 });
     return { request, close: () => pool.destroy() };
@@ -369,6 +369,7 @@ describe.each(['worker', 'main'] as const)('HTTP/1.1 transport against raw serve
     try {
       const { request, close } = slackClient(server.port);
       try {
+        await request(); // warm-up: connection open, and no spawn or setup in the calm request's window
         const calm = await request();
         expect(calm.proc?.text).toBe(stream.expected.text);
         expect(ttftMs(calm)).toBeGreaterThan(110);
@@ -391,27 +392,6 @@ describe.each(['worker', 'main'] as const)('HTTP/1.1 transport against raw serve
           expect(ttftMs(blocked)).toBeLessThan(170);
           expect(blocked.proc!.firstChunkSlackMs!).toBeLessThan(30);
         }
-      } finally {
-        close();
-      }
-    } finally {
-      server.kill();
-    }
-  });
-
-  it('stamp slack: a busy spell before the request went out is not counted as lateness', async () => {
-    const server = await delayedServer(chunkedResponse(stream), Buffer.alloc(0), 0); // everything in one write
-    try {
-      const { request, close } = slackClient(server.port);
-      try {
-        expect((await request()).proc?.text).toBe(stream.expected.text); // connection open
-        const busyUntil = performance.now() + 100;
-        while (performance.now() < busyUntil) {
-          /* blocked on purpose, before the request */
-        }
-        const r = await request();
-        expect(r.proc?.text).toBe(stream.expected.text);
-        expect(r.proc!.firstChunkSlackMs!).toBeLessThan(50); // capped at "since the request went out"
       } finally {
         close();
       }

@@ -200,3 +200,29 @@ describe('OpenAIStreamProcessor + buildRecord', () => {
     expect(rec.warnings.join(' ')).toMatch(/client tokenizer/);
   });
 });
+
+describe('TTFT stamp slack in the record', () => {
+  const MS = 1_000_000n;
+  const content = `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: 'hi' } }] })}\n\n`;
+
+  it("is the first content read's slack, capped at the TTFT (bytes cannot precede the request)", () => {
+    const proc = new OpenAIStreamProcessor();
+    proc.feed(`data: ${JSON.stringify({ choices: [{ index: 0, delta: { role: 'assistant' } }] })}\n\n`, 2n * MS, 50);
+    proc.feed(content, 40n * MS, 7.5);
+    proc.feed('data: [DONE]\n\n', 41n * MS, 0.1);
+    const rec = buildRecord(proc, { index: 0, enqueueNs: 0n, startNs: 0n, endNs: 41n * MS, httpStatus: 200 });
+    expect(rec.ttftMs).toBe(40);
+    expect(rec.ttftSlackMs).toBe(7.5);
+    // A busy spell before the request went out (slack 100 ms, TTFT 5 ms) is no lateness.
+    const early = new OpenAIStreamProcessor();
+    early.feed(content, 5n * MS, 100);
+    early.feed('data: [DONE]\n\n', 6n * MS, 0);
+    expect(buildRecord(early, { index: 0, enqueueNs: 0n, startNs: 0n, endNs: 6n * MS, httpStatus: 200 }).ttftSlackMs).toBe(5);
+  });
+
+  it('is null when the caller gave no slack', () => {
+    const plain = new OpenAIStreamProcessor();
+    plain.feed(content, 3n * MS);
+    expect(buildRecord(plain, { index: 0, enqueueNs: 0n, startNs: 0n, endNs: 3n * MS, httpStatus: 200 }).ttftSlackMs).toBeNull();
+  });
+});

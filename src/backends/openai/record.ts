@@ -98,7 +98,8 @@ export function buildRecord(proc: OpenAIStreamProcessor | null, ctx: RecordConte
     endNs: ctx.endNs,
     queueMs,
     ttftMs,
-    ttftSlackMs: first ? (proc?.firstChunkSlackMs ?? null) : null,
+    // Bytes cannot have arrived before the request went out: a busy spell before it is no lateness.
+    ttftSlackMs: ttftMs !== null && proc?.firstChunkSlackMs != null ? Math.min(proc.firstChunkSlackMs, ttftMs) : null,
     ttfoMs: firstAnswer ? msBetween(startNs, firstAnswer.ns) : null,
     ttstMs: first && second ? msBetween(first.ns, second.ns) : null,
     e2eMs,

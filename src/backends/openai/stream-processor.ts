@@ -167,6 +167,7 @@ export class OpenAIStreamProcessor {
    */
   end(ns: bigint, cause?: string): void {
     if (this.finished) return;
+    this.feedSlackMs = null; // events completed by the end of the stream: no read, no slack known
     let events: SseEvent[] = [];
     try {
       events = this.parser.end();

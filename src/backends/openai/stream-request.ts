@@ -124,10 +124,8 @@ class StreamExchange implements ConnectionUser, ConnectionWaiter, Lingerer {
   private readonly reads: Buffer[] = [];
   private readonly stamps: bigint[] = [];
   private readonly slacks: number[] = [];
-  /** The previous read's stamp on this request's connection (the request start before any). */
-  private lastReadNs = 0n;
-  /** Stamp slack of the read being parsed (see SocketEvents.onRead). */
-  private readSlackMs = 0;
+  /** Stamp slack of the read being parsed (see SocketEvents.onRead); undefined at the close. */
+  private readSlackMs: number | undefined = undefined;
   private queued = false;
   private moreReadsQueued = false;
 
@@ -217,7 +215,6 @@ class StreamExchange implements ConnectionUser, ConnectionWaiter, Lingerer {
   // ConnectionUser
   onWritten(ns: bigint): void {
     this.startNs = ns;
-    this.lastReadNs = ns;
   }
 
   onRead(bytes: Buffer, ns: bigint, slackMs: number): void {
@@ -226,13 +223,9 @@ class StreamExchange implements ConnectionUser, ConnectionWaiter, Lingerer {
       this.failNow('the connection carried bytes left over from the previous response (the server broke HTTP framing); not retried');
       return;
     }
-    // Bytes cannot have arrived before the request went out, nor before the previous read on
-    // this connection: that caps the socket thread's bound (busy spells long before are not lateness).
-    const sinceMs = Number(ns - this.lastReadNs) / 1e6;
-    this.lastReadNs = ns;
     this.reads.push(bytes);
     this.stamps.push(ns);
-    this.slacks.push(Math.min(slackMs, sinceMs));
+    this.slacks.push(slackMs);
     if (!this.queued) {
       this.queued = true;
       defer(runParsePending, this);
@@ -248,6 +241,7 @@ class StreamExchange implements ConnectionUser, ConnectionWaiter, Lingerer {
       this.onBroken(ns, this.head === null ? why : `stream broken after ${chunks} content chunk(s): ${why}`);
       return;
     }
+    this.readSlackMs = undefined; // what the close completes was read earlier: no read, no slack
     this.parser.close(this.events);
     this.dispatch(ns);
   }

@@ -26,12 +26,19 @@
 //
 // Stamp slack: how late a read's stamp can be because this thread was busy (running JS, in
 // GC, or not scheduled while not waiting for I/O) when the bytes may have arrived. Bytes that
-// arrive while the loop waits in epoll wake it at once; bytes that arrive while it is busy
-// wait until the next poll phase. So a read's stamp is late by at most the busy time since
-// the previous batch of reads (elapsed minus the time spent waiting for I/O, from the event
-// loop's own idle-time counter) plus the reads handled before it in its batch. An upper
-// bound: it is loose when other work ran between batches, and it cannot see delays of the
-// wake-up itself (the kernel's or the hypervisor's).
+// arrive while the loop waits in epoll wake it at once; bytes that arrive after an epoll call
+// returned wait for the next poll phase, however long the work in between takes (the rest of
+// that poll phase included). So a read's lateness is bounded by the busy time (elapsed minus
+// the loop's own I/O-wait time, from its idle-time counter) since a moment no later than the
+// return of the epoll call before the one that delivered it, plus the reads handled before it
+// in its batch. That moment (a batch's mark) is:
+//   - on the socket thread (pack): the first host callback of the previous batch's loop turn
+//     (after the flush before it); nothing but this host runs there, so that is when the epoll
+//     call of that turn returned, give or take the loop's own bookkeeping;
+//   - on the main thread: the flush before the previous batch (a check phase, before the poll
+//     phase of the previous batch); other code may run in a poll phase before our callbacks.
+// An upper bound, looser on the main thread; it cannot see a wake-up delayed by the kernel or
+// the hypervisor. Consumers cap it further (bytes cannot precede the request).
 'use strict';
 
 const fs = require('node:fs');
@@ -92,19 +99,28 @@ function createSocketHost(emit, options) {
   let readTotal = 0;
   /** @type {number[]} stamp slack of each read, ms */
   let readSlacks = [];
-  // The previous batch's first read: when (performance.now()) and the loop's idle time then.
-  let markMs = performance.now();
-  let markIdleMs = performance.eventLoopUtilization().idle;
+  // Samples of (performance.now(), loop idle time), ms. `turnMark`: taken at the first host
+  // callback after a flush (socket thread) or at a flush (main thread), null until then;
+  // `batchMark`: the turn mark current when the previous batch started (see "Stamp slack").
+  const sample = () => ({ ms: performance.now(), idleMs: performance.eventLoopUtilization().idle });
+  /** @type {{ ms: number, idleMs: number } | null} */
+  let turnMark = sample();
+  let batchMark = turnMark;
   /** Slack of the current batch's first read, and when it was taken. */
   let batchSlackMs = 0;
   let batchStartMs = 0;
   let flushScheduled = false;
+  /** A host callback starts: on the socket thread, the first one after a flush marks the turn. */
+  function enter() {
+    if (turnMark === null) turnMark = sample();
+  }
 
   /** Emit the pending reads as one message (runs after the poll phase that read them). */
   function flush() {
     flushScheduled = false;
     const n = readBytes.length;
     if (n === 0) return;
+    turnMark = options.pack ? null : sample();
     if (!options.pack) {
       const batch = ['reads-local', readIds, readStamps, readBytes, readSlacks];
       readIds = [];
@@ -118,7 +134,7 @@ function createSocketHost(emit, options) {
     const ids = new Int32Array(n);
     const stamps = new BigInt64Array(n);
     const ends = new Int32Array(n);
-    const slacks = Float64Array.from(readSlacks);
+    const slacks = new Float64Array(n);
     const bytes = new Uint8Array(readTotal);
     let offset = 0;
     for (let i = 0; i < n; i++) {
@@ -127,6 +143,7 @@ function createSocketHost(emit, options) {
       ends[i] = offset;
       ids[i] = readIds[i];
       stamps[i] = readStamps[i];
+      slacks[i] = readSlacks[i];
     }
     readIds = [];
     readStamps = [];
@@ -149,11 +166,12 @@ function createSocketHost(emit, options) {
     const onData = (chunk, ns) => {
       const nowMs = performance.now();
       if (readIds.length === 0) {
-        // First read since the last flush: busy time since the previous batch's first read.
+        // First read since the last flush: busy time since the batch mark (see "Stamp slack").
+        enter();
         const idleMs = performance.eventLoopUtilization().idle;
-        batchSlackMs = Math.max(0, nowMs - markMs - (idleMs - markIdleMs));
-        batchStartMs = markMs = nowMs;
-        markIdleMs = idleMs;
+        batchSlackMs = Math.max(0, nowMs - batchMark.ms - (idleMs - batchMark.idleMs));
+        batchStartMs = nowMs;
+        batchMark = /** @type {{ ms: number, idleMs: number }} */ (turnMark);
       }
       readIds.push(id);
       readStamps.push(ns);
@@ -220,6 +238,7 @@ function createSocketHost(emit, options) {
   }
 
   return (/** @type {any[]} */ msg) => {
+    enter();
     switch (msg[0]) {
       case 'connect':
         connect(msg[1], msg[2], msg[3], msg[4], msg[5], msg[6]);
