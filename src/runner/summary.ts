@@ -92,10 +92,10 @@ export interface RunSummary {
   queue_ms: Distribution;
   /**
    * Upper bound on how late each successful request's TTFT stamp can be because the client
-   * was busy (HTTP backends; count 0 where not measured), and how many exceed 1 ms.
+   * was busy (HTTP backends; count 0 where not measured), and how many exceed 5 ms.
    */
   ttft_slack_ms: Distribution;
-  ttft_slack_over_1ms: number;
+  ttft_slack_over_5ms: number;
   output_tokens_per_second: number | null;
   requests_per_second: number | null;
   output_tokens_per_joule: number | null;
@@ -230,6 +230,13 @@ function summariseEnergy(window: EnergyWindowResult | null, idle: IdleBaseline |
   };
 }
 
+/**
+ * Stamp slack worth a count and a warning. The slack is an upper bound that includes a turn
+ * or two of the client's own work (0.5-1.5 ms per turn on a 2-vCPU VM even at concurrency 1),
+ * so a 1 ms threshold would flag calm runs.
+ */
+const SLACK_WARN_MS = 5;
+
 export function buildSummary(input: SummaryInput): RunSummary {
   const { records } = input;
   const ok = records.filter((r) => r.success);
@@ -296,7 +303,7 @@ export function buildSummary(input: SummaryInput): RunSummary {
     total_time_ms: describe(totalTimeMs),
     queue_ms: describe(records.map((r) => r.queueMs)),
     ttft_slack_ms: describe(ok.map((r) => r.ttftSlackMs)),
-    ttft_slack_over_1ms: ok.filter((r) => (r.ttftSlackMs ?? 0) > 1).length,
+    ttft_slack_over_5ms: ok.filter((r) => (r.ttftSlackMs ?? 0) > SLACK_WARN_MS).length,
     output_tokens_per_second: perSecond(completionTokens),
     requests_per_second: perSecond(ok.length),
     output_tokens_per_joule: div(completionTokens, energy.primary_joules),
@@ -318,13 +325,13 @@ export function partialFailureMessage(failed: number, total: number): string | n
 }
 
 /**
- * A warning when more than 1 % of the first-token stamps may be late by over 1 ms because the
+ * A warning when more than 1 % of the first-token stamps may be late by over 5 ms because the
  * client itself was busy (ttft_slack_ms): then the TTFT tail partly measures this client.
  */
 export function stampSlackWarning(s: RunSummary): string | null {
   const n = s.ttft_slack_ms.count;
-  if (n === 0 || s.ttft_slack_over_1ms * 100 <= n) return null;
-  return `${s.ttft_slack_over_1ms} of ${n} first-token stamps may be late by more than 1 ms because this client was busy ` +
+  if (n === 0 || s.ttft_slack_over_5ms * 100 <= n) return null;
+  return `${s.ttft_slack_over_5ms} of ${n} first-token stamps may be late by more than ${SLACK_WARN_MS} ms because this client was busy ` +
     `when their bytes may have arrived (ttft_slack_ms p99 ${(s.ttft_slack_ms.p99 ?? 0).toFixed(2)} ms): the TTFT tail partly ` +
     'measures the client; give it spare cores (backend.socket_thread=worker stamps on a thread of its own)';
 }
