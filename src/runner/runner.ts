@@ -2,6 +2,7 @@
 // under the load plan inside one energy window → summary. The runner never loses finished
 // work: a failed request is a record, too many consecutive failures or an interrupt stop
 // issuing but everything finished is kept and reported through onRecord as it lands.
+import { setMaxListeners } from 'node:events';
 import type { Backend, BackendDescription, GenerationSettings, PromptInput, RequestRecord } from '../backends/types.js';
 import type { EnergyMonitor, EnergyWindowResult, IdleBaseline } from '../energy/types.js';
 import { driveLoad } from '../load/driver.js';
@@ -158,8 +159,11 @@ export async function runBenchmark(opts: RunnerOptions): Promise<RunResult> {
   const warnings: string[] = [];
   const startedAt = new Date().toISOString();
 
-  // One controller cancels in-flight requests; it follows the caller's interrupt signal.
+  // One controller cancels in-flight requests; it follows the caller's interrupt signal. Every
+  // request in flight listens to it (here and in its backend), so Node's leak heuristic (more
+  // than 10 listeners) would warn at any concurrency above 5.
   const cancel = new AbortController();
+  setMaxListeners(0, cancel.signal);
   // One grace budget from the interrupt for all cleanup, so the caller's exit deadline
   // (the CLI's) still leaves time to write the results.
   let graceEndsMs = Infinity;

@@ -215,3 +215,31 @@ it('warns when more than 1 % of the first-token stamps may be late by over 5 ms 
   expect(calm.summary.ttft_slack_over_5ms).toBe(0);
   expect(calm.warnings).toEqual([]);
 });
+
+it('many requests in flight on the one cancel signal raise no listener-leak warning', async () => {
+  const seen: string[] = [];
+  const onWarning = (w: Error) => seen.push(w.name);
+  process.on('warning', onWarning);
+  try {
+    const b = scriptedBackend({ kind: 'openai' });
+    // Like the HTTP backend: each request listens to the signal it was given while in flight.
+    const backend = {
+      ...b,
+      generate: async (...args: Parameters<typeof b.generate>) => {
+        const onAbort = (): void => {};
+        args[2]?.addEventListener('abort', onAbort);
+        try {
+          return await b.generate(...args);
+        } finally {
+          args[2]?.removeEventListener('abort', onAbort);
+        }
+      },
+    };
+    const r = await runBenchmark({ backend, prompts: promptsOf(32), settings, warmupRequests: 0, idleSeconds: 0, load: { mode: 'concurrency', concurrency: 16 } });
+    expect(r.summary.successful_prompts).toBe(32);
+    await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on the next tick
+    expect(seen).not.toContain('MaxListenersExceededWarning');
+  } finally {
+    process.off('warning', onWarning);
+  }
+});
