@@ -2,7 +2,7 @@
 // option, and the request start of a request on a new connection stamped when the handshake
 // has finished (the wait for the connection is client queue time, not TTFT). A throwaway
 // self-signed certificate is made with openssl for each run.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import https from 'node:https';
 import net from 'node:net';
@@ -63,6 +63,32 @@ function delayingProxy(port: number): net.Server {
     client.on('close', drop);
   });
 }
+
+/**
+ * A child-process TLS server (argv: key file, cert file, two base64 payloads, two delays in ms):
+ * answers each request with each payload after its delay. Prints its port.
+ */
+const TLS_DELAYED_SERVER = `
+const fs = require('node:fs');
+const tls = require('node:tls');
+const [key, cert, first, rest] = [fs.readFileSync(process.argv[1]), fs.readFileSync(process.argv[2]), Buffer.from(process.argv[3], 'base64'), Buffer.from(process.argv[4], 'base64')];
+const [firstMs, restMs] = [Number(process.argv[5]), Number(process.argv[6])];
+const server = tls.createServer({ key, cert }, (socket) => {
+  let buf = '';
+  socket.on('error', () => {});
+  socket.on('data', (d) => {
+    buf += d.toString('latin1');
+    const end = buf.indexOf('\\r\\n\\r\\n');
+    if (end < 0) return;
+    const length = Number(/content-length: *(\\d+)/i.exec(buf.slice(0, end))?.[1] ?? 0);
+    if (buf.length < end + 4 + length) return;
+    buf = buf.slice(end + 4 + length);
+    setTimeout(() => socket.write(first), firstMs);
+    setTimeout(() => socket.write(rest), restMs);
+  });
+});
+server.listen(0, '127.0.0.1', () => process.stdout.write(String(server.address().port)));
+`;
 
 const listen = (s: net.Server): Promise<number> =>
   new Promise((resolve) => s.listen(0, '127.0.0.1', () => resolve((s.address() as net.AddressInfo).port)));
@@ -190,5 +216,38 @@ describe.skipIf(!haveOpenssl())('HTTP/1.1 transport over TLS', () => {
         await b.close();
       }
     });
+  });
+
+  it('stamp slack over TLS: a first token read in the same TCP read as the opener still carries the blocked time', async () => {
+    // Head + opener at 60 ms, the content at 120 ms: two TLS records, both arriving while the
+    // main thread is blocked (40-190 ms), so they come in one TCP read and reach JS as two reads
+    // microseconds apart; the content's lateness (~70 ms) must still show in its slack.
+    const first = `HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: ${Buffer.byteLength(sse)}\r\n\r\n`;
+    const opener = sse.slice(0, sse.indexOf('\n\n') + 2);
+    const child = spawn(process.execPath, ['-e', TLS_DELAYED_SERVER, join(dir, 'key.pem'), join(dir, 'cert.pem'),
+      Buffer.from(first + opener).toString('base64'), Buffer.from(sse.slice(opener.length)).toString('base64'), '60', '120'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const port = Number(await new Promise<string>((resolve) => child.stdout.once('data', (d: Buffer) => resolve(String(d)))));
+      const pool = new H1Pool(new URL(`https://127.0.0.1:${port}/v1/chat/completions`), { maxSockets: 1, idleTimeoutMs: 4_000, placement: 'main', ca: cert });
+      const request = () => streamRequest({ pool, path: '/v1/chat/completions', headers: { 'content-type': 'application/json' }, body: '{}', timeoutMs: 5_000 });
+      try {
+        await request(); // handshake done, connection kept
+        const pending = request();
+        await new Promise((r) => setTimeout(r, 40));
+        const until = performance.now() + 150;
+        while (performance.now() < until) {
+          /* the stamping thread is blocked across the content's arrival, on purpose */
+        }
+        const r = await pending;
+        expect(r.proc?.text).toBe(stream.expected.text);
+        const ttftMs = Number(r.proc!.contentChunks()[0]!.ns - r.startNs!) / 1e6;
+        expect(ttftMs).toBeGreaterThan(170);
+        expect(r.proc!.firstChunkSlackMs!).toBeGreaterThan(ttftMs - 125);
+      } finally {
+        pool.destroy();
+      }
+    } finally {
+      child.kill();
+    }
   });
 });
