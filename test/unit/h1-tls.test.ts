@@ -2,7 +2,7 @@
 // option, and the request start of a request on a new connection stamped when the handshake
 // has finished (the wait for the connection is client queue time, not TTFT). A throwaway
 // self-signed certificate is made with openssl for each run.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import https from 'node:https';
 import net from 'node:net';
@@ -16,6 +16,7 @@ import { buildStream } from '../../src/backends/openai/emulator-script.js';
 import { EXIT } from '../../src/cli/errors.js';
 import { createBackend } from '../../src/cli/wiring.js';
 import { loadConfig } from '../../src/config/load.js';
+import { startDelayedServer } from '../helpers/delayed-response-server.js';
 
 const MODEL = 'tls-model';
 const HANDSHAKE_DELAY_MS = 250;
@@ -63,32 +64,6 @@ function delayingProxy(port: number): net.Server {
     client.on('close', drop);
   });
 }
-
-/**
- * A child-process TLS server (argv: key file, cert file, two base64 payloads, two delays in ms):
- * answers each request with each payload after its delay. Prints its port.
- */
-const TLS_DELAYED_SERVER = `
-const fs = require('node:fs');
-const tls = require('node:tls');
-const [key, cert, first, rest] = [fs.readFileSync(process.argv[1]), fs.readFileSync(process.argv[2]), Buffer.from(process.argv[3], 'base64'), Buffer.from(process.argv[4], 'base64')];
-const [firstMs, restMs] = [Number(process.argv[5]), Number(process.argv[6])];
-const server = tls.createServer({ key, cert }, (socket) => {
-  let buf = '';
-  socket.on('error', () => {});
-  socket.on('data', (d) => {
-    buf += d.toString('latin1');
-    const end = buf.indexOf('\\r\\n\\r\\n');
-    if (end < 0) return;
-    const length = Number(/content-length: *(\\d+)/i.exec(buf.slice(0, end))?.[1] ?? 0);
-    if (buf.length < end + 4 + length) return;
-    buf = buf.slice(end + 4 + length);
-    setTimeout(() => socket.write(first), firstMs);
-    setTimeout(() => socket.write(rest), restMs);
-  });
-});
-server.listen(0, '127.0.0.1', () => process.stdout.write(String(server.address().port)));
-`;
 
 const listen = (s: net.Server): Promise<number> =>
   new Promise((resolve) => s.listen(0, '127.0.0.1', () => resolve((s.address() as net.AddressInfo).port)));
@@ -224,11 +199,15 @@ describe.skipIf(!haveOpenssl())('HTTP/1.1 transport over TLS', () => {
     // microseconds apart; the content's lateness (~70 ms) must still show in its slack.
     const first = `HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: ${Buffer.byteLength(sse)}\r\n\r\n`;
     const opener = sse.slice(0, sse.indexOf('\n\n') + 2);
-    const child = spawn(process.execPath, ['-e', TLS_DELAYED_SERVER, join(dir, 'key.pem'), join(dir, 'cert.pem'),
-      Buffer.from(first + opener).toString('base64'), Buffer.from(sse.slice(opener.length)).toString('base64'), '60', '120'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const slow = await startDelayedServer({
+      tls: { keyFile: join(dir, 'key.pem'), certFile: join(dir, 'cert.pem') },
+      first: Buffer.from(first + opener),
+      rest: Buffer.from(sse.slice(opener.length)),
+      firstMs: 60,
+      restMs: 120,
+    });
     try {
-      const port = Number(await new Promise<string>((resolve) => child.stdout.once('data', (d: Buffer) => resolve(String(d)))));
-      const pool = new H1Pool(new URL(`https://127.0.0.1:${port}/v1/chat/completions`), { maxSockets: 1, idleTimeoutMs: 4_000, placement: 'main', ca: cert });
+      const pool = new H1Pool(new URL(`https://127.0.0.1:${slow.port}/v1/chat/completions`), { maxSockets: 1, idleTimeoutMs: 4_000, placement: 'main', ca: cert });
       const request = () => streamRequest({ pool, path: '/v1/chat/completions', headers: { 'content-type': 'application/json' }, body: '{}', timeoutMs: 5_000 });
       try {
         await request(); // handshake done, connection kept
@@ -247,7 +226,7 @@ describe.skipIf(!haveOpenssl())('HTTP/1.1 transport over TLS', () => {
         pool.destroy();
       }
     } finally {
-      child.kill();
+      slow.kill();
     }
   });
 });

@@ -16,6 +16,7 @@ import { buildStream, type BuiltStream } from '../../src/backends/openai/emulato
 import { H1Pool } from '../../src/backends/openai/h1/connection-pool.js';
 import { streamRequest, type StreamResult } from '../../src/backends/openai/stream-request.js';
 import type { GenerationSettings } from '../../src/backends/types.js';
+import { startDelayedServer } from '../helpers/delayed-response-server.js';
 
 const MODEL = 'raw/model';
 const settings: GenerationSettings = { maxNewTokens: 8, minNewTokens: 0, temperature: 0 };
@@ -183,32 +184,6 @@ const scenarios: Record<string, Scenario> = {
   'close before a response': (_req, s) => s.destroy(),
 };
 
-/**
- * A child-process server for one keep-alive connection: answers every POST with argv[1] at once
- * and argv[2] argv[3] ms later (both base64). Prints its port.
- */
-const DELAYED_SERVER = `
-const net = require('node:net');
-const [first, rest, delay] = [Buffer.from(process.argv[1], 'base64'), Buffer.from(process.argv[2], 'base64'), Number(process.argv[3])];
-const server = net.createServer((socket) => {
-  let buf = Buffer.alloc(0);
-  socket.on('error', () => {});
-  socket.on('data', (d) => {
-    buf = Buffer.concat([buf, d]);
-    for (;;) {
-      const end = buf.indexOf('\\r\\n\\r\\n');
-      if (end < 0) return;
-      const length = Number(/content-length: *(\\d+)/i.exec(buf.subarray(0, end).toString('latin1'))?.[1] ?? 0);
-      if (buf.length < end + 4 + length) return;
-      buf = buf.subarray(end + 4 + length);
-      socket.write(first);
-      setTimeout(() => socket.write(rest), delay);
-    }
-  });
-});
-server.listen(0, '127.0.0.1', () => process.stdout.write(String(server.address().port)));
-`;
-
 function expectStreamOk(rec: { success: boolean; error?: string; text: string; completionTokens: number | null; promptTokens: number | null; httpStatus: number | null }, b: BuiltStream): void {
   expect(rec.error).toBeUndefined();
   expect(rec.success).toBe(true);
@@ -269,18 +244,9 @@ describe.each(['worker', 'main'] as const)('HTTP/1.1 transport against raw serve
   });
   const generate = (text: string, b: OpenAIBackend = backend) => b.generate({ index: 0, text }, settings);
 
-  /** A DELAYED_SERVER child process (see there); its port once it listens. */
-  async function delayedServer(first: Buffer, rest: Buffer, delayMs: number): Promise<{ port: number; kill: () => void }> {
-    const child = spawn(process.execPath, ['-e', DELAYED_SERVER, first.toString('base64'), rest.toString('base64'), String(delayMs)], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    const port = Number(await new Promise<string>((resolve) => child.stdout.once('data', (d: Buffer) => resolve(String(d)))));
-    return { port, kill: () => child.kill() };
-  }
-
-  /** Streaming requests on a pool of this placement (one connection unless told). */
-  function slackClient(port: number, maxSockets = 1): { request: () => Promise<StreamResult>; close: () => void } {
-    const pool = new H1Pool(new URL(`http://127.0.0.1:${port}/v1/chat/completions`), { maxSockets, idleTimeoutMs: 4_000, placement });
+  /** Streaming requests on a one-connection pool of this placement. */
+  function slackClient(port: number): { request: () => Promise<StreamResult>; close: () => void } {
+    const pool = new H1Pool(new URL(`http://127.0.0.1:${port}/v1/chat/completions`), { maxSockets: 1, idleTimeoutMs: 4_000, placement });
     const body = JSON.stringify({ model: MODEL, stream: true, messages: [{ role: 'user', content: 'x' }] });
     const request = () => streamRequest({ pool, path: '/v1/chat/completions', headers: { 'content-type': 'application/json' }, body, timeoutMs: 3_000 });
     return { request, close: () => pool.destroy() };
@@ -365,7 +331,7 @@ describe.each(['worker', 'main'] as const)('HTTP/1.1 transport against raw serve
     // The server runs in a child process: a server on this thread would be blocked too.
     const whole = chunkedResponse(stream);
     const openerEnd = whole.indexOf('\r\n', whole.indexOf('data:')) + 2; // head + the role-only opener's chunk
-    const server = await delayedServer(whole.subarray(0, openerEnd), whole.subarray(openerEnd), 120);
+    const server = await startDelayedServer({ first: whole.subarray(0, openerEnd), rest: whole.subarray(openerEnd), firstMs: 0, restMs: 120 });
     try {
       const { request, close } = slackClient(server.port);
       try {

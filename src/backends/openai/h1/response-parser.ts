@@ -74,25 +74,17 @@ export class ResponseParser {
         case 'head':
           pos = this.readHead(bytes, pos, out);
           break;
-        case 'length': {
-          const n = Math.min(this.remaining, bytes.length - pos);
-          out.push({ type: 'body', bytes: bytes.subarray(pos, pos + n) });
-          pos += n;
-          this.remaining -= n;
+        case 'length':
+          pos = this.takeBody(bytes, pos, out);
           if (this.remaining === 0) this.finish(out);
           break;
-        }
         case 'chunk-size':
           pos = this.readChunkSize(bytes, pos, out);
           break;
-        case 'chunk-data': {
-          const n = Math.min(this.remaining, bytes.length - pos);
-          out.push({ type: 'body', bytes: bytes.subarray(pos, pos + n) });
-          pos += n;
-          this.remaining -= n;
+        case 'chunk-data':
+          pos = this.takeBody(bytes, pos, out);
           if (this.remaining === 0) this.state = 'chunk-data-end';
           break;
-        }
         case 'chunk-data-end':
           pos = this.readChunkDataEnd(bytes, pos, out);
           break;
@@ -187,6 +179,14 @@ export class ResponseParser {
   // The head is parsed line by line; `headLines` accumulates until the empty line.
   private headLines: string[] = [];
   private headBytes = 0;
+
+  /** Up to `remaining` body bytes from `pos`, as a view of the read; returns the new position. */
+  private takeBody(bytes: Buffer, pos: number, out: ResponseEvent[]): number {
+    const n = Math.min(this.remaining, bytes.length - pos);
+    out.push({ type: 'body', bytes: bytes.subarray(pos, pos + n) });
+    this.remaining -= n;
+    return pos + n;
+  }
 
   private readHead(bytes: Buffer, pos: number, out: ResponseEvent[]): number {
     while (pos < bytes.length) {
