@@ -13,6 +13,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { PerformanceObserver, performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -29,13 +30,15 @@ const { values: args } = parseArgs({
     cache: { type: 'string', default: join(ROOT, 'build', 'bench-models') },
     'bandwidth-gbps': { type: 'string' },
     'prompt-tokens': { type: 'string', default: '16' },
+    warmup: { type: 'string', default: '3' },
   },
 });
 const threads = Number(args.threads);
 const runs = Number(args.runs);
 const maxNewTokens = Number(args.tokens);
 const promptTokens = Number(args['prompt-tokens']);
-for (const [k, v] of Object.entries({ threads, runs, tokens: maxNewTokens, 'prompt-tokens': promptTokens })) {
+const warmup = Number(args.warmup);
+for (const [k, v] of Object.entries({ threads, runs, tokens: maxNewTokens, 'prompt-tokens': promptTokens, warmup })) {
   if (!Number.isInteger(v) || v < 1) throw new Error(`--${k} must be a positive integer`);
 }
 
@@ -78,6 +81,36 @@ const quantile = (xs, q) => {
   return s[lo] + (s[Math.min(lo + 1, s.length - 1)] - s[lo]) * (pos - lo);
 };
 const median = (xs) => quantile(xs, 0.5);
+
+// ---- where late deliveries come from -------------------------------------------------------------
+// V8's GC pauses as [start, end] in hrtime ns (performance.now() is on the same monotonic clock,
+// shifted by its origin). A delivery is "late" past LATE_US; it is "during GC" when its wait
+// (C++ stamp -> JS receive) overlaps a pause. The rest of the tail is the JS thread waiting for
+// a CPU (on a 2-vCPU machine with a decode thread on one, V8's own helper threads and everything
+// else share the other) or page faults outside GC.
+const LATE_US = 50;
+const gcPauses = [];
+const nowNsOrigin = process.hrtime.bigint() - BigInt(Math.round(performance.now() * 1e6));
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) {
+    const start = Number(nowNsOrigin) + e.startTime * 1e6;
+    gcPauses.push([start, start + e.duration * 1e6]);
+  }
+}).observe({ entryTypes: ['gc'] });
+// waits: stamp and receive times in ns (exact as doubles: below 2^53), two entries per token.
+function lateDeliveryShares(waits) {
+  let late = 0;
+  let duringGc = 0;
+  for (let i = 0; i < waits.length; i += 2) {
+    const stamp = waits[i];
+    const received = waits[i + 1];
+    if ((received - stamp) / 1e3 <= LATE_US) continue;
+    late++;
+    if (gcPauses.some(([s, e]) => s < received && e > stamp)) duringGc++;
+  }
+  const tokens = waits.length / 2;
+  return { lateShare: tokens ? late / tokens : null, lateDuringGcShare: late ? duringGc / late : null };
+}
 const decodeRate = (res) => {
   const n = res.tokenNs.length;
   return (n - 1) / (Number(res.tokenNs[n - 1] - res.tokenNs[0]) / 1e9);
@@ -92,16 +125,23 @@ async function benchOne(modelName, dir, dtype, bandwidthGBps) {
   const prompt = Array.from({ length: Math.min(promptTokens, info.maxSeqLen - maxNewTokens) }, (_, i) => 1 + ((i * 7) % (info.vocabSize - 1)));
   const opts = { maxNewTokens, stopIds: [] };
   const delivery = [];
+  const waits = new Float64Array(2 * runs * maxNewTokens);
+  let waitCount = 0;
   const ttft = [];
   const rate = [];
   const busyDelivery = [];
   const busyRate = [];
   try {
-    await raw.generate(prompt, opts); // warm-up (allocations, thread pools, kernels)
+    // Warm-up (allocations, thread pools, kernels, and the first touch of every page the
+    // delivery path uses: a first-touch fault costs ~20 µs in a VM).
+    for (let w = 0; w < warmup; w++) await raw.generate(prompt, opts, () => {});
     for (let r = 0; r < runs; r++) {
       const lat = [];
       const res = await raw.generate(prompt, opts, (_id, _index, timeNs) => {
-        lat.push(Number(process.hrtime.bigint() - timeNs) / 1e3);
+        const received = process.hrtime.bigint();
+        lat.push(Number(received - timeNs) / 1e3);
+        waits[waitCount++] = Number(timeNs);
+        waits[waitCount++] = Number(received);
       });
       delivery.push(...lat);
       ttft.push(Number(res.tokenNs[0] - res.startNs) / 1e6);
@@ -151,6 +191,7 @@ async function benchOne(modelName, dir, dtype, bandwidthGBps) {
     deliveryUsP50: quantile(delivery, 0.5),
     deliveryUsP99: quantile(delivery, 0.99),
     deliveryUsMax: quantile(delivery, 1),
+    ...lateDeliveryShares(waits.subarray(0, waitCount)),
     busyPollDeliveryUsP50: quantile(busyDelivery, 0.5),
     busyPollDeliveryUsP99: quantile(busyDelivery, 0.99),
     busyPollDecodeTokPerSecMedian: median(busyRate),
@@ -185,7 +226,8 @@ for (const name of args.models.split(',')) {
 }
 
 const fmt = (v, d = 1) => (v === null || v === undefined ? 'n/a' : Number(v).toFixed(d));
-const rows = [['model', 'dtype', 'params', 'load ms', 'TTFT ms', 'decode tok/s', 'GB/s', 'limit tok/s', '% limit', 'cb p50 µs', 'cb p99 µs', 'iter p99 µs', 'busy p50 µs', 'busy p99 µs', 'busy tok/s']];
+const pct = (v) => (v === null || v === undefined ? 'n/a' : `${(v * 100).toFixed(1)}%`);
+const rows = [['model', 'dtype', 'params', 'load ms', 'TTFT ms', 'decode tok/s', 'GB/s', 'limit tok/s', '% limit', 'cb p50 µs', 'cb p99 µs', `cb >${LATE_US}µs`, 'late in GC', 'iter p99 µs', 'busy p50 µs', 'busy p99 µs', 'busy tok/s']];
 for (const r of results) {
   if (r.error) {
     rows.push([r.model, r.dtype, `error: ${r.error}`]);
@@ -194,7 +236,7 @@ for (const r of results) {
   rows.push([
     r.model, r.dtype, `${(r.parameters / 1e6).toFixed(2)}M`, fmt(r.loadMs), fmt(r.ttftMsMedian, 2), fmt(r.decodeTokPerSecMedian),
     fmt(r.effectiveGBps, 2), fmt(r.limitTokPerSec), r.shareOfLimit === null ? 'n/a' : `${(r.shareOfLimit * 100).toFixed(0)}%`,
-    fmt(r.deliveryUsP50), fmt(r.deliveryUsP99), fmt(r.streamUsP99),
+    fmt(r.deliveryUsP50), fmt(r.deliveryUsP99), pct(r.lateShare), pct(r.lateDuringGcShare), fmt(r.streamUsP99),
     fmt(r.busyPollDeliveryUsP50), fmt(r.busyPollDeliveryUsP99), fmt(r.busyPollDecodeTokPerSecMedian),
   ]);
 }
@@ -202,6 +244,6 @@ const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => String(row[i]
 const line = (row) => row.map((c, i) => String(c ?? '').padEnd(widths[i])).join('  ');
 process.stdout.write(`\nnative engine benchmark — torch ${runtime.torchVersion}, ${args.device}, ${threads} threads, BLAS: ${runtime.blas.split(' (')[0]}\n`);
 process.stdout.write(`memory-read bandwidth: ${bandwidth ? `${fmt(bandwidth.bestGBps, 2)} GB/s (${bandwidth.source})` : 'not measured (pass --bandwidth-gbps for this device)'}\n`);
-process.stdout.write(`${maxNewTokens} new tokens after a ${promptTokens}-token prompt, median of ${runs} runs; cb = native callback, iter = engine AsyncIterable, busy = callback with the event loop kept polling (busyPoll)\n\n`);
+process.stdout.write(`${maxNewTokens} new tokens after a ${promptTokens}-token prompt, median of ${runs} runs; cb = native callback (>${LATE_US}µs: share of late deliveries; late in GC: share of those whose wait overlapped a V8 GC pause), iter = engine AsyncIterable, busy = callback with the event loop kept polling (busyPoll)\n\n`);
 process.stdout.write(`${rows.map(line).join('\n')}\n\n`);
 process.stdout.write(`${JSON.stringify({ bench: 'native', at: new Date().toISOString(), device: args.device, threads, torch: runtime.torchVersion, blas: runtime.blas, bandwidth, syntheticParameters: syntheticParameterCount(LLAMA_100M), results })}\n`);
