@@ -609,7 +609,7 @@ struct CpuDecoder::Impl {
         std::memcpy(L.k_cache + (kv * s.max_seq_len + pos) * D, kh, sizeof(float) * static_cast<size_t>(D));
         std::memcpy(L.v_cache + (kv * s.max_seq_len + pos) * D, vbuf.data() + kv * D, sizeof(float) * static_cast<size_t>(D));
       }
-      const int64_t first = s.sliding_window > 0 ? std::max<int64_t>(0, pos + 1 - s.sliding_window) : 0;
+      const int64_t first = L.sliding_window > 0 ? std::max<int64_t>(0, pos + 1 - L.sliding_window) : 0;
       const int64_t span = pos + 1 - first;
       AttentionRegion attn{k.dot, q.data(), L.k_cache, L.v_cache, att.data(), scores.data(),
                            s.num_heads, s.num_heads / s.num_kv_heads, D, s.max_seq_len, first, span,

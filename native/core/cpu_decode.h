@@ -24,13 +24,13 @@ struct CpuLayerSpec {
   const float *in_norm = nullptr, *post_norm = nullptr, *q_norm = nullptr, *k_norm = nullptr;
   float* k_cache = nullptr;  // [kv_heads, max_seq_len, head_dim] f32
   float* v_cache = nullptr;
+  int64_t sliding_window = 0;  // attend to the last N positions (itself included); 0 = all
 };
 
 struct CpuDecoderSpec {
   CpuWeightType weight_type = CpuWeightType::F32;
   int64_t vocab_size = 0, hidden_size = 0, intermediate_size = 0;
   int64_t num_heads = 0, num_kv_heads = 0, head_dim = 0, max_seq_len = 0;
-  int64_t sliding_window = 0;  // attend to the last N positions (itself included); 0 = all
   float rms_norm_eps = 1e-6f;
   int threads = 1;
   const void* embed = nullptr;    // [vocab, hidden]

@@ -278,7 +278,7 @@ class TransformerModel final : public StepModel {
       kc.narrow(1, pos0, T).copy_(k.transpose(0, 1));
       vc.narrow(1, pos0, T).copy_(v.transpose(0, 1));
       // Decode under a sliding window reads only the last `window` positions of the cache.
-      const int64_t window = cfg_.sliding_window;
+      const int64_t window = cfg_.window_of(l);
       const int64_t first = T == 1 && window > 0 ? std::max<int64_t>(0, S - window) : 0;
       const int64_t span = S - first;
       at::Tensor keys = kc.narrow(1, first, span).to(dtype_);  // [nkv, span, D]
@@ -330,7 +330,6 @@ class TransformerModel final : public StepModel {
     s.num_kv_heads = cfg_.num_kv_heads;
     s.head_dim = cfg_.head_dim;
     s.max_seq_len = max_seq_len_;
-    s.sliding_window = cfg_.sliding_window;
     s.rms_norm_eps = static_cast<float>(cfg_.rms_norm_eps);
     s.threads = threads_;
     s.embed = embed_.data_ptr();
@@ -361,6 +360,7 @@ class TransformerModel final : public StepModel {
       c.k_norm = f32(L.k_norm);
       c.k_cache = k_cache_[l].data_ptr<float>();
       c.v_cache = v_cache_[l].data_ptr<float>();
+      c.sliding_window = cfg_.window_of(l);
       s.layers.push_back(c);
     }
     cpu_decoder_ = std::make_unique<CpuDecoder>(s);
@@ -419,13 +419,11 @@ std::unique_ptr<Model> load_model(const LoadOptions& options) {
     // 3. Device, dtype, sizes.
     const at::Device device = resolve_device(options.device);
     const at::ScalarType dtype = resolve_dtype(options.dtype, device);
-    int64_t limit = cfg.max_position_embeddings;
-    if (cfg.partial_sliding_window > 0) limit = std::min(limit, cfg.partial_sliding_window);
+    const int64_t limit = cfg.max_position_embeddings;
     int64_t max_seq_len = options.max_seq_len == 0 ? std::min(limit, kDefaultMaxSeqLen) : options.max_seq_len;
     if (max_seq_len > limit)
       throw EngineError("INVALID_ARGUMENT", "max_seq_len " + std::to_string(max_seq_len) + " exceeds the model's limit of " +
-                                                std::to_string(limit) +
-                                                (cfg.partial_sliding_window > 0 ? " (sliding-window attention on some layers, use_sliding_window with max_window_layers, is not implemented)" : " (max_position_embeddings)"));
+                                                std::to_string(limit) + " (max_position_embeddings)");
     const int threads = resolve_threads(options.threads);
 
     const int64_t elt = dtype == at::kFloat ? 4 : 2;

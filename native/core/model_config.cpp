@@ -74,6 +74,41 @@ struct ConfigReader {
   }
 };
 
+// Per-layer sliding windows, as transformers derives them (see ModelConfig::layer_windows).
+// Mistral: sliding_window (null = none) on every layer. Qwen2/Qwen3: only with
+// use_sliding_window; then `layer_types` when given, else layers >= max_window_layers
+// (default 28, as in transformers' configs).
+std::vector<int64_t> layer_windows(const ConfigReader& r, const ModelConfig& c) {
+  const size_t n = static_cast<size_t>(c.num_layers);
+  if (c.architecture == "MistralForCausalLM") {
+    if (r.get("sliding_window") == nullptr) return {};
+    return std::vector<int64_t>(n, r.positive_int("sliding_window"));
+  }
+  if (c.architecture != "Qwen2ForCausalLM" && c.architecture != "Qwen3ForCausalLM") return {};
+  if (!r.bool_or("use_sliding_window", false) || r.get("sliding_window") == nullptr) return {};
+  const int64_t window = r.positive_int("sliding_window");
+  std::vector<int64_t> windows(n, 0);
+  if (const json::Value* types = r.get("layer_types")) {
+    if (!types->is_array() || types->items().size() != n)
+      r.fail("layer_types", "must be a list with one entry per layer (" + std::to_string(n) + ")");
+    for (size_t l = 0; l < n; ++l) {
+      const json::Value& t = types->items()[l];
+      const std::string kind = t.is_string() ? t.as_string() : "";
+      if (kind == "sliding_attention") windows[l] = window;
+      else if (kind != "full_attention")
+        r.fail("layer_types", "entry " + std::to_string(l) + " must be \"full_attention\" or \"sliding_attention\"");
+    }
+    return windows;
+  }
+  int64_t first = 28;
+  if (const json::Value* m = r.get("max_window_layers")) {
+    if (!m->is_integer() || m->as_int() < 0) r.fail("max_window_layers", "must be a non-negative integer");
+    first = m->as_int();
+  }
+  for (size_t l = 0; l < n; ++l) windows[l] = static_cast<int64_t>(l) >= first ? window : 0;
+  return windows;
+}
+
 json::Value parse_json_file(const std::string& path) {
   std::string text = read_text_file(path);
   try {
@@ -182,16 +217,7 @@ ModelConfig read_model_config(const std::string& dir) {
     c.o_bias = attention_bias;
   }
 
-  // Mistral: a window on every layer (sliding_window: null means full attention).
-  if (c.architecture == "MistralForCausalLM" && r.get("sliding_window") != nullptr && !r.get("sliding_window")->is_null()) {
-    c.sliding_window = r.positive_int("sliding_window");
-  }
-  // Qwen2/Qwen3: a window on the layers from max_window_layers on; only matters past the
-  // window, where the loader stops (not implemented).
-  if ((c.architecture == "Qwen2ForCausalLM" || c.architecture == "Qwen3ForCausalLM") &&
-      r.bool_or("use_sliding_window", false) && r.get("sliding_window") != nullptr) {
-    c.partial_sliding_window = r.positive_int("sliding_window");
-  }
+  c.layer_windows = layer_windows(r, c);
 
   if (const json::Value* rs = r.get("rope_scaling")) {
     if (!rs->is_object()) r.fail("rope_scaling", "must be an object or null");

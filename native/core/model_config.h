@@ -29,12 +29,15 @@ struct ModelConfig {
   double rope_theta = 10000.0;
   RopeScaling rope_scaling;
   int64_t max_position_embeddings = 0;
-  // Each query attends to the last `sliding_window` positions, itself included (HF's
-  // kv_idx > q_idx - sliding_window); 0 = full attention. Applied to every layer (Mistral).
-  int64_t sliding_window = 0;
-  // Qwen2/Qwen3 with use_sliding_window: windowed on some layers only (max_window_layers);
-  // not implemented, so the loader caps max_seq_len at this window. 0 = none.
-  int64_t partial_sliding_window = 0;
+  // Sliding-window attention, per layer (num_layers entries, empty when no layer has one): a
+  // query attends to the last `layer_windows[l]` positions, itself included (HF's
+  // kv_idx > q_idx - sliding_window); 0 = full attention. Mistral windows every layer;
+  // Qwen2/Qwen3 with use_sliding_window the layers from max_window_layers on, or those that
+  // `layer_types` names "sliding_attention".
+  std::vector<int64_t> layer_windows;
+  int64_t window_of(int64_t layer) const {
+    return layer_windows.empty() ? 0 : layer_windows[static_cast<size_t>(layer)];
+  }
   bool tie_word_embeddings = false;
   bool qkv_bias = false;       // Qwen2 always; Llama with attention_bias
   bool o_bias = false;         // Llama with attention_bias

@@ -119,8 +119,8 @@ describe.skipIf(!cudaAvailable())('CUDA engine (stories260K)', () => {
   });
 });
 
-// Code paths the stories260K checks do not reach: Mistral's sliding window (band-masked
-// prefill, windowed decode) and GPT-2, each against its float64 TypeScript reference.
+// Code paths the stories260K checks do not reach: sliding windows (band-masked prefill,
+// windowed decode; on every layer or some) and GPT-2, each against its float64 TypeScript reference.
 describe.skipIf(!cudaAvailable())('CUDA engine (sliding window, GPT-2)', () => {
   let root: string;
   beforeAll(async () => {
@@ -130,9 +130,14 @@ describe.skipIf(!cudaAvailable())('CUDA engine (sliding window, GPT-2)', () => {
     await rm(root, { recursive: true, force: true });
   });
 
-  it('Mistral with a window shorter than the prompt: CUDA logits match the CPU engine and greedy ids agree', async () => {
-    const cfg = { ...TINY_LLAMA, layers: 2, architecture: 'MistralForCausalLM' as const, extraConfig: { sliding_window: 3 } };
-    const dir = join(root, 'mistral');
+  // Mistral windows every layer; Qwen2 with use_sliding_window only the layers from
+  // max_window_layers on (here layer 1 of 2).
+  it.each([
+    ['Mistral', { architecture: 'MistralForCausalLM' as const, extraConfig: { sliding_window: 3 } }],
+    ['Qwen2', { architecture: 'Qwen2ForCausalLM' as const, extraConfig: { use_sliding_window: true, sliding_window: 3, max_window_layers: 1 } }],
+  ])('%s with a window shorter than the prompt: CUDA logits match the CPU engine and greedy ids agree', async (label, variant) => {
+    const cfg = { ...TINY_LLAMA, layers: 2, ...variant };
+    const dir = join(root, label);
     await mkdir(dir);
     await writeTinyCheckpoint(dir, cfg, tinyTensors(cfg));
     const prompt = [1, 7, 3, 30, 12, 5];

@@ -26,6 +26,14 @@ const VARIANTS: { label: string; cfg: TinyConfig; bf16Weights?: boolean; prompt?
   // position (whose logits are compared) is the first row of the third block.
   { label: 'Mistral, sliding window 100, 513-token prompt', prompt: Array.from({ length: 513 }, (_, i) => (i * 7 + 3) % 32),
     cfg: { ...base, architecture: 'MistralForCausalLM', maxPos: 640, tie: false, extraConfig: { sliding_window: 100 } } },
+  // Windows on some layers only (the other layer sees the whole prompt): from max_window_layers
+  // on, or as layer_types lists them.
+  { label: 'Qwen2, sliding window 3 from layer 1', cfg: { ...base, architecture: 'Qwen2ForCausalLM', tie: true,
+    extraConfig: { use_sliding_window: true, sliding_window: 3, max_window_layers: 1 } } },
+  { label: 'Qwen3, sliding window 3 on layer 0 by layer_types', cfg: { ...base, architecture: 'Qwen3ForCausalLM', tie: false,
+    extraConfig: { use_sliding_window: true, sliding_window: 3, max_window_layers: 5, layer_types: ['sliding_attention', 'full_attention'] } } },
+  { label: 'Qwen2, sliding window 100 from layer 1, 513-token prompt', prompt: Array.from({ length: 513 }, (_, i) => (i * 5 + 1) % 32),
+    cfg: { ...base, architecture: 'Qwen2ForCausalLM', maxPos: 640, tie: false, extraConfig: { use_sliding_window: true, sliding_window: 100, max_window_layers: 1 } } },
   { label: 'Qwen2 (q/k/v bias)', cfg: { ...base, architecture: 'Qwen2ForCausalLM', tie: true, extraConfig: { rope_theta: 1000000 } } },
   { label: 'Qwen3 (q/k norm, head_dim 12)', cfg: { ...base, architecture: 'Qwen3ForCausalLM', headDim: 12, tie: false } },
   // Large enough that the CPU kernels split rows across both threads.
@@ -77,12 +85,26 @@ function invFreq(cfg: Record<string, any>, D: number): number[] {
   return f;
 }
 
+/**
+ * The sliding window of each layer, as transformers' configs define it: position i attends to
+ * keys j with i - window < j <= i. Mistral: sliding_window on every layer. Qwen2/Qwen3: only
+ * with use_sliding_window; the layers layer_types calls "sliding_attention", or else those
+ * from max_window_layers on.
+ */
+function layerWindows(architecture: string, cfg: Record<string, any>): (layer: number) => number {
+  const window = typeof cfg.sliding_window === 'number' ? cfg.sliding_window : Infinity;
+  if (architecture === 'MistralForCausalLM') return () => window;
+  if (!cfg.use_sliding_window) return () => Infinity;
+  if (Array.isArray(cfg.layer_types)) return (l) => (cfg.layer_types[l] === 'sliding_attention' ? window : Infinity);
+  const first = cfg.max_window_layers ?? 28;
+  return (l) => (l >= first ? window : Infinity);
+}
+
 /** Logits after the last of `ids` (float64, whole sequence recomputed). */
 function referenceLogits(c: TinyConfig, w: W, ids: number[]): Float64Array {
   const cfg = configJson(c);
   const H = c.hidden, D = c.headDim ?? H / c.heads, group = c.heads / c.kvHeads, eps = 1e-5;
-  // HF Mistral: position i attends to keys j with i - window < j <= i.
-  const window = c.architecture === 'MistralForCausalLM' && typeof cfg.sliding_window === 'number' ? cfg.sliding_window : Infinity;
+  const windowOf = layerWindows(c.architecture, cfg);
   const freqs = invFreq(cfg, D);
   const rope = (v: Float64Array, pos: number) => {
     for (let i = 0; i < D / 2; i++) {
@@ -95,6 +117,7 @@ function referenceLogits(c: TinyConfig, w: W, ids: number[]): Float64Array {
   let xs: F64[] = ids.map((id) => emb.slice(id * H, (id + 1) * H));
   for (let l = 0; l < c.layers; l++) {
     const p = `model.layers.${l}.`;
+    const window = windowOf(l);
     const ks: F64[][] = [], vs: F64[][] = [];
     const next: F64[] = [];
     const qs: F64[][] = [];

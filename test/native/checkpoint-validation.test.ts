@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { loadModel } from '../../src/engine/index.js';
 import { nativeRuntimeInfo } from '../../src/native/index.js';
-import { TINY_LLAMA, configJson, joinSafetensors, splitSafetensors, tinyTensors, writeTinyCheckpoint } from './checkpoint-helpers.js';
+import { TINY_LLAMA, configJson, joinSafetensors, splitSafetensors, tinyTensors, writeTinyCheckpoint, type TinyConfig } from './checkpoint-helpers.js';
 import { SKIP_NATIVE } from './helpers/fixtures.js';
 
 
@@ -155,19 +155,26 @@ describe.skipIf(SKIP_NATIVE)('checkpoint validation', () => {
       await expectCode(valid, 'INVALID_ARGUMENT', /max_seq_len/, { maxSeqLen: 65 });
     });
 
-    it('sliding windows: Mistral runs past its window; Qwen2 windows on some layers stop at the window with the reason', async () => {
-      const mistral = join(root, `mistral-window-${counter++}`);
-      await mkdir(mistral);
-      const mcfg = { ...TINY_LLAMA, architecture: 'MistralForCausalLM' as const, extraConfig: { sliding_window: 8 } };
-      await writeTinyCheckpoint(mistral, mcfg, tinyTensors(mcfg));
-      const m = await loadModel(mistral, { threads: 1, maxSeqLen: 64 });
-      expect(m.info.maxSeqLen).toBe(64);
-      m.dispose();
-      const qwen = join(root, `qwen2-window-${counter++}`);
-      await mkdir(qwen);
-      const qcfg = { ...TINY_LLAMA, architecture: 'Qwen2ForCausalLM' as const, extraConfig: { use_sliding_window: true, sliding_window: 8, max_window_layers: 0 } };
-      await writeTinyCheckpoint(qwen, qcfg, tinyTensors(qcfg));
-      await expectCode(qwen, 'INVALID_ARGUMENT', /max_seq_len 16 exceeds the model's limit of 8 \(sliding-window attention on some layers.*max_window_layers.*not implemented\)/, { maxSeqLen: 16 });
+    it('sliding windows: Mistral and Qwen2 (windows on some layers) run past the window; bad window settings name the key', async () => {
+      const write = async (label: string, cfg: TinyConfig): Promise<string> => {
+        const dir = join(root, `${label}-${counter++}`);
+        await mkdir(dir);
+        await writeTinyCheckpoint(dir, cfg, tinyTensors(cfg));
+        return dir;
+      };
+      const mistral = await write('mistral-window', { ...TINY_LLAMA, architecture: 'MistralForCausalLM', extraConfig: { sliding_window: 8 } });
+      const qwen = await write('qwen2-window', { ...TINY_LLAMA, architecture: 'Qwen2ForCausalLM', extraConfig: { use_sliding_window: true, sliding_window: 8, max_window_layers: 0 } });
+      for (const dir of [mistral, qwen]) {
+        const m = await loadModel(dir, { threads: 1, maxSeqLen: 64 });
+        expect(m.info.maxSeqLen).toBe(64);
+        m.dispose();
+      }
+      const qwenBad = (extra: Record<string, unknown>) =>
+        write('qwen2-window-bad', { ...TINY_LLAMA, layers: 2, architecture: 'Qwen2ForCausalLM', extraConfig: { use_sliding_window: true, sliding_window: 8, ...extra } });
+      await expectCode(await qwenBad({ max_window_layers: -1 }), 'CONFIG_INVALID', /"max_window_layers" must be a non-negative integer/);
+      await expectCode(await qwenBad({ layer_types: ['full_attention'] }), 'CONFIG_INVALID', /"layer_types" must be a list with one entry per layer \(2\)/);
+      await expectCode(await qwenBad({ layer_types: ['full_attention', 'chunked_attention'] }), 'CONFIG_INVALID', /"layer_types" entry 1 must be "full_attention" or "sliding_attention"/);
+      await expectCode(await qwenBad({ sliding_window: 0 }), 'CONFIG_INVALID', /"sliding_window" must be a positive integer/);
     });
   });
 
