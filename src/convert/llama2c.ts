@@ -4,11 +4,12 @@
 // llama2.c rotates adjacent pairs (x[2i], x[2i+1]) in RoPE; HF Llama rotates halves
 // (x[i], x[i + d/2]). The q/k projection rows are therefore permuted per head so that HF's
 // rotate-half convention computes the same function: new row h*d + p*d/2 + i = old row h*d + 2i + p.
-import { mkdir, open, writeFile } from 'node:fs/promises';
+import { open, writeFile } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { writeSafetensors, type TensorToWrite } from '../checkpoint/safetensors-writer.js';
+import { makeDirectory } from '../util/make-directory.js';
 
 export class Llama2cFormatError extends Error {
   readonly code = 'LLAMA2C_INVALID';
@@ -148,7 +149,7 @@ export async function convertLlama2c(inPath: string, outDir: string): Promise<Co
       offset += 4 * s.count;
     }
     const tensors = toHfTensors(header, data);
-    await mkdir(outDir, { recursive: true });
+    await makeDirectory(outDir);
     const files = ['config.json', 'generation_config.json', 'model.safetensors'];
     await writeFile(join(outDir, 'config.json'), JSON.stringify(hfConfig(header), null, 2) + '\n');
     await writeFile(join(outDir, 'generation_config.json'), JSON.stringify({ bos_token_id: 1, eos_token_id: 2 }, null, 2) + '\n');

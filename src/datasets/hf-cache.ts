@@ -3,10 +3,11 @@
 // ~/.cache/huggingface/hub)/datasets--ORG--NAME/{refs/main, snapshots/<sha>/<files>}.
 // When the dataset is not cached it is downloaded into that same layout (unless
 // HF_HUB_OFFLINE is set or the network is unreachable, which gives a clear error).
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join, relative, sep } from 'node:path';
 import { DatasetError, formatOf } from './files.js';
+import { makeDirectory } from '../util/make-directory.js';
 
 const HF_ID = /^[A-Za-z0-9][A-Za-z0-9._-]*\/[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
@@ -108,10 +109,10 @@ export async function downloadDataset(id: string, opts: { env?: NodeJS.ProcessEn
     const rels = chosen.map((file) => relative(snapshot, file));
     for (const rel of rels) {
       const body = Buffer.from(await (await get(`${endpoint}/datasets/${id}/resolve/${info.sha}/${rel.split(sep).join('/')}`)).arrayBuffer());
-      await mkdir(dirname(join(staging, rel)), { recursive: true });
+      await makeDirectory(dirname(join(staging, rel)));
       await writeFile(join(staging, rel), body);
     }
-    await mkdir(dirname(snapshot), { recursive: true });
+    await makeDirectory(dirname(snapshot));
     try {
       await rename(staging, snapshot);
     } catch (e) {
@@ -119,14 +120,14 @@ export async function downloadDataset(id: string, opts: { env?: NodeJS.ProcessEn
       if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw e;
       // The snapshot directory exists (other files of the same revision): add ours to it.
       for (const rel of rels) {
-        await mkdir(dirname(join(snapshot, rel)), { recursive: true });
+        await makeDirectory(dirname(join(snapshot, rel)));
         await rename(join(staging, rel), join(snapshot, rel));
       }
     }
   } finally {
     await rm(staging, { recursive: true, force: true });
   }
-  await mkdir(join(repo, 'refs'), { recursive: true });
+  await makeDirectory(join(repo, 'refs'));
   await writeFile(join(repo, 'refs', 'main'), info.sha);
   return chosen;
 }

@@ -1,10 +1,11 @@
 // Seeded random-weight Llama checkpoints (HF layout: config.json, generation_config.json,
 // model.safetensors, f32) for tests and benchmarks where the shape matters, not the output.
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeSafetensors, type TensorToWrite } from '../checkpoint/safetensors-writer.js';
 import { hfConfig } from '../convert/llama2c.js';
 import { seededRng } from '../load/random.js';
+import { makeDirectory } from '../util/make-directory.js';
 
 export interface SyntheticLlamaSpec {
   hidden: number;
@@ -79,7 +80,7 @@ export async function writeSyntheticLlama(dir: string, s: SyntheticLlamaSpec): P
     );
   }
   tensors.push(ones('model.norm.weight'), matrix('lm_head.weight', s.vocab, s.hidden));
-  await mkdir(dir, { recursive: true });
+  await makeDirectory(dir);
   const config = hfConfig({
     dim: s.hidden,
     hiddenDim: s.intermediate,

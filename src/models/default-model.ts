@@ -10,12 +10,13 @@
 // on each call, and a cache that fails the check is replaced.
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { chmod, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { writeSafetensors, type TensorToWrite } from '../checkpoint/safetensors-writer.js';
 import { buildByteTokenizer } from './byte-tokenizer.js';
 import { SeededRandom, stringSeed } from './seeded-random.js';
+import { makeDirectory } from '../util/make-directory.js';
 
 export const DEFAULT_MODEL_NAME = 'default-model-v1';
 export const DEFAULT_MODEL_ID = 'ai-energy-benchmarks/default-model-v1';
@@ -219,7 +220,7 @@ export async function ensureDefaultModel(cacheRoot: string = defaultCacheRoot())
   const problem = await checkDefaultModel(target);
   if (problem === undefined) return target;
   try {
-    await mkdir(cacheRoot, { recursive: true });
+    await makeDirectory(cacheRoot);
   } catch (err) {
     throw new Error(`cannot create the model cache directory ${cacheRoot}: ${(err as Error).message}`, { cause: err });
   }

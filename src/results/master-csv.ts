@@ -2,7 +2,7 @@
 // writers. Invariants: the header is written only when the file is new; a file whose header
 // is not exactly ours is never appended to; each row is one write() of a complete record
 // followed by fsync, under the file lock, so a crash leaves whole rows or nothing.
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { RunSummary } from '../runner/summary.js';
 import { partialFailureMessage } from '../runner/summary.js';
@@ -11,6 +11,7 @@ import { LEGACY_COLUMNS, MASTER_COLUMNS, PRE_RENAME_COLUMNS, type MasterRow } fr
 import { writeDurably } from './durable.js';
 import { decimalOrEmpty, intOrEmpty } from './format.js';
 import { withFileLock } from './lock.js';
+import { makeDirectory } from '../util/make-directory.js';
 
 export interface RunIdentity {
   modelName: string;
@@ -172,7 +173,7 @@ export async function assertAppendable(file: string): Promise<void> {
 
 /** Appends complete rows (header first when the file is new or empty). */
 export async function appendMasterRows(file: string, rows: readonly MasterRow[], opts: { sync?: boolean } = {}): Promise<void> {
-  await mkdir(dirname(file), { recursive: true });
+  await makeDirectory(dirname(file));
   await withFileLock(file, async () => {
     const existing = await inspectExisting(file);
     let text: string;

@@ -2,13 +2,14 @@
 // report.json (config, environment, summary, per-GPU energy, formulas), a one-row
 // results.csv with the same stable header as master_results.csv, and telemetry.jsonl (the
 // energy monitor's GPU timeline, stamped on the same clock as the requests).
-import { mkdir, open, writeFile, type FileHandle } from 'node:fs/promises';
+import { open, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { RequestRecord } from '../backends/types.js';
 import { SUMMARY_FORMULAS, type RunSummary } from '../runner/summary.js';
 import { MASTER_COLUMNS, type MasterRow } from './columns.js';
 import { csvRecords } from './csv-file.js';
 import { rowCells } from './master-csv.js';
+import { makeDirectory } from '../util/make-directory.js';
 
 /** JSON with bigints (hrtime stamps) as decimal strings. */
 export function toJson(value: unknown, space?: number): string {
@@ -21,7 +22,7 @@ export class RecordsWriter {
   private constructor(private readonly handle: FileHandle, readonly path: string) {}
 
   static async create(path: string): Promise<RecordsWriter> {
-    await mkdir(dirname(path), { recursive: true });
+    await makeDirectory(dirname(path));
     return new RecordsWriter(await open(path, 'w'), path);
   }
 
@@ -66,17 +67,17 @@ export function buildRunReport(parts: Omit<RunReport, 'schema' | 'formulas' | 'e
 }
 
 export async function writeRunReport(path: string, report: RunReport): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
+  await makeDirectory(dirname(path));
   await writeFile(path, toJson(report, 2) + '\n');
 }
 
 export async function writeRunCsv(path: string, row: MasterRow): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
+  await makeDirectory(dirname(path));
   await writeFile(path, csvRecords([MASTER_COLUMNS, rowCells(row)]));
 }
 
 /** One JSON line per telemetry sample. */
 export async function writeTelemetry(path: string, rows: readonly unknown[]): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
+  await makeDirectory(dirname(path));
   await writeFile(path, rows.map((r) => toJson(r) + '\n').join(''));
 }

@@ -1,7 +1,7 @@
 // Batch runs over the old models CSV: one run per (model, reasoning state) row. Reasoning On
 // allows up to 8192 new tokens; Off is fixed at exactly 10 (min = max). One failing model
 // never stops the batch; --resume skips runs already recorded in master_results.csv.
-import { appendFile, mkdir } from 'node:fs/promises';
+import { appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BenchmarkConfig } from '../config/schema.js';
 import type { ModelEntry } from '../config/models-csv.js';
@@ -10,6 +10,7 @@ import { prepareReasoningPrompt } from '../formatters/prepare.js';
 import { readCsvFile } from '../results/csv-file.js';
 import { makeRunId, runConfigured, type PipelineDeps, type PipelineOutcome } from './pipeline.js';
 import { reasoningParams } from './reasoning.js';
+import { makeDirectory } from '../util/make-directory.js';
 
 export const REASONING_ON_MAX_NEW_TOKENS = 8192;
 export const REASONING_OFF_NEW_TOKENS = 10;
@@ -93,7 +94,7 @@ export interface BatchOutcome {
 export async function runBatch(plan: readonly PlannedRun[], deps: PipelineDeps, opts: BatchOptions): Promise<BatchOutcome> {
   const done = opts.resume ? await completedRuns(opts.masterCsv) : new Set<string>();
   const logsDir = join(opts.outputDir, 'logs');
-  await mkdir(logsDir, { recursive: true });
+  await makeDirectory(logsDir);
   const out: BatchOutcome = { runs: [], interrupted: false };
   for (const run of plan) {
     if (deps.signal?.aborted) {

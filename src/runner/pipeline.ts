@@ -4,7 +4,7 @@
 // Backends, energy monitors, emissions and tokenizers are injected so this works with
 // scripted test backends and before/without the native addon.
 import { constants } from 'node:fs';
-import { access, mkdir, stat } from 'node:fs/promises';
+import { access, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Backend, GenerationSettings, ReasoningSettings, RequestRecord } from '../backends/types.js';
 import { backendKind } from '../config/load.js';
@@ -20,6 +20,7 @@ import { buildRunReport, RecordsWriter, writeRunCsv, writeRunReport, writeTeleme
 import { formatReasoningPrompts } from './reasoning.js';
 import { runBenchmark, type MeasurementProbes, type ProgressEvent, type RunResult } from './runner.js';
 import type { EmissionsFigure } from './summary.js';
+import { makeDirectory } from '../util/make-directory.js';
 
 export interface Tokenizer {
   encode(text: string): number[] | Promise<number[]>;
@@ -97,7 +98,7 @@ async function blockingFile(p: string): Promise<string | null> {
  */
 export async function prepareOutputDir(dir: string): Promise<void> {
   try {
-    await mkdir(dir, { recursive: true });
+    await makeDirectory(dir);
   } catch (e) {
     const file = await blockingFile(dir);
     const why = file ? `${file} is a file, not a directory` : errorText(e);

@@ -71,6 +71,15 @@ describe('results directory', () => {
     expect(r.stderr).not.toMatch(STACK);
     expect(served).toBe(before);
   });
+
+  // Node 20's own recursive mkdir never returns for a path under /proc (ENOENT it retries).
+  it.skipIf(process.platform !== 'linux')('an --output-dir that can never be created (under /proc) exits 5 promptly instead of spinning', async () => {
+    const before = served;
+    const r = await aeb(['run', ...server(), '--num-prompts', '1', '--output-dir', '/proc/aeb-nope/results']);
+    expect(r.code).toBe(EXIT.RESULTS_FILE);
+    expect(r.stderr).toContain('error: results directory /proc/aeb-nope/results cannot be created: ENOENT');
+    expect(served).toBe(before);
+  });
 });
 
 describe('server backend from --endpoint', () => {
