@@ -119,6 +119,16 @@ function startEmulatorProcess(nice, kind, schedIdle) {
   });
 }
 
+/** The CPUs this process may run on (its affinity mask, e.g. under taskset or a cgroup), in order. */
+function allowedCpus() {
+  const line = readFileSync('/proc/self/status', 'utf8').split('\n').find((l) => l.startsWith('Cpus_allowed_list:'));
+  if (!line) return cpus().map((_, i) => i);
+  return line.slice(line.indexOf(':') + 1).trim().split(',').flatMap((part) => {
+    const [lo, hi = lo] = part.split('-').map(Number);
+    return Array.from({ length: hi - lo + 1 }, (_, i) => lo + i);
+  });
+}
+
 /** Restrict every thread of `pid` (existing ones; new ones inherit it) to `cpuList`, e.g. "0-2". */
 function pinProcess(pid, cpuList) {
   execFileSync('taskset', ['-a', '-p', '-c', cpuList, String(pid)], { stdio: 'ignore' });
@@ -445,8 +455,10 @@ async function main() {
   const idleLoopDelayMs = await idleProbe(2_000);
   const { child, url } = await startEmulatorProcess(emulatorNice, serverKind, serverIdle);
   emulatorPid = child.pid;
-  // --pin: the server gets the last CPU to itself and this process the others.
-  const pinned = args.includes('--pin') ? { server: String(cpus().length - 1), client: cpus().length > 2 ? `0-${cpus().length - 2}` : '0' } : null;
+  // --pin: the server gets the last CPU this process may use to itself, this process the others.
+  const usable = allowedCpus();
+  if (args.includes('--pin') && usable.length < 2) throw new Error(`--pin needs at least 2 usable CPUs; this process may run on ${usable.join(',')}`);
+  const pinned = args.includes('--pin') ? { server: String(usable.at(-1)), client: usable.slice(0, -1).join(',') } : null;
   if (pinned) {
     pinProcess(child.pid, pinned.server);
     pinProcess(process.pid, pinned.client);
