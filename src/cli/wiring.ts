@@ -73,7 +73,8 @@ export async function defaultModelLabel(config: BenchmarkConfig): Promise<string
 type TextPipeline = Awaited<ReturnType<(typeof import('../text/pipeline.js'))['loadTextPipeline']>>;
 const pipelines = new Map<string, Promise<TextPipeline>>();
 
-function textPipeline(modelPath: string): Promise<TextPipeline> {
+/** The text pipeline (tokenizer, chat template, eos ids) of a native model path, loaded once. */
+export function textPipeline(modelPath: string): Promise<TextPipeline> {
   let p = pipelines.get(modelPath);
   if (!p) {
     p = optionalImport(() => import('../text/pipeline.js'), 'the text pipeline (src/text)').then(async (m) => {

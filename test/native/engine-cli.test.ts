@@ -57,6 +57,23 @@ describe.skipIf(SKIP_NATIVE)('aeb generate / aeb convert', () => {
     expect((err as CliError).exitCode).toBe(3);
   });
 
+  it('runGenerate: exactly one of --prompt and --prompt-ids; --prompt on a model without a tokenizer names the way out', async () => {
+    const usage = async (opts: Parameters<typeof runGenerate>[0], message: RegExp) => {
+      const err = await runGenerate(opts).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(CliError);
+      expect((err as CliError).exitCode).toBe(2);
+      expect((err as CliError).message).toMatch(message);
+    };
+    await usage({ model: fx.stories }, /exactly one of --prompt TEXT and --prompt-ids/);
+    await usage({ model: fx.stories, prompt: 'Once', promptIds: [1] }, /exactly one of/);
+    await usage({ model: fx.stories, promptIds: [1], raw: true }, /--raw applies to --prompt TEXT only/);
+    await usage({ model: fx.stories, prompt: '' }, /--prompt is empty/);
+    await usage({ model: fx.stories, prompt: 'Once' }, /--prompt needs the model's tokenizer \(tokenizer.json beside the checkpoint\).*--prompt-ids instead/);
+    // Ids on a model without a tokenizer: no text, no error.
+    const r = await runGenerate({ model: fx.stories, promptIds: [1], maxNewTokens: 2, threads: 1 });
+    expect(r.text).toBeUndefined();
+  });
+
   it('runConvertLlama2c converts and rejects a non-checkpoint as a usage error', async () => {
     const out = join(fx.root, 'converted');
     const text = await runConvertLlama2c(STORIES_BIN, out);

@@ -110,3 +110,23 @@ describe('native backend with the Qwen3 text pipeline', () => {
     expect(record.completionTokens!).toBeLessThan(NEW_TOKENS);
   });
 });
+
+describe('aeb generate --prompt TEXT', () => {
+  it('renders the chat template, generates what the engine generates for those ids and decodes the text; --raw skips the template', async () => {
+    const { runGenerate } = await import('../../src/cli/commands/generate.js');
+    const templated = pipeline.preparePrompt(PROMPT);
+    const r = await runGenerate({ model: dir, prompt: PROMPT.text, maxNewTokens: 8, threads: 1 });
+    expect(r.prompt_text).toBe(templated.text);
+    expect(r.prompt_text).toContain(`<|im_start|>user\n${PROMPT.text}<|im_end|>\n<|im_start|>assistant\n`);
+    expect(r.prompt_ids).toEqual(templated.ids);
+    expect(r.generated_ids).toEqual((await greedyIds(templated.ids, 8)).slice(0, r.generated_ids.length));
+    expect(r.text).toBe(pipeline.decode(r.generated_ids));
+    const raw = await runGenerate({ model: dir, prompt: PROMPT.text, raw: true, maxNewTokens: 2, threads: 1 });
+    expect(raw.prompt_text).toBe(PROMPT.text);
+    expect(raw.prompt_ids).toEqual(pipeline.tokenizer.encode(PROMPT.text));
+    // Token ids in, text out as well when the model has a tokenizer.
+    const ids = await runGenerate({ model: dir, promptIds: templated.ids, maxNewTokens: 3, threads: 1 });
+    expect(ids.prompt_text).toBeUndefined();
+    expect(ids.text).toBe(pipeline.decode(ids.generated_ids));
+  });
+});

@@ -1,14 +1,19 @@
-// `aeb generate`: one generation on the native engine from token ids, with its timings.
+// `aeb generate`: one generation on the native engine, from text or token ids, with its timings.
 import { Command, InvalidArgumentError } from 'commander';
 import { parseDtype, type EngineDtype } from '../../config/dtype.js';
 import { loadModel, type GenerateOptions, type GenerationResult, type LoadOptions } from '../../engine/index.js';
 import { CliError, EXIT } from '../errors.js';
 import { printJsonLine, writeStdout } from '../output.js';
-import { assertNativeModelPath } from '../wiring.js';
+import { assertNativeModelPath, DEFAULT_MODEL_NOTICE, textPipeline } from '../wiring.js';
 
 export interface GenerateCommandOptions {
-  model: string;
-  promptIds: number[];
+  /** Checkpoint directory or TorchScript file; the built-in default model when absent. */
+  model?: string;
+  /** Exactly one of prompt (text, through the model's tokenizer) and promptIds. */
+  prompt?: string;
+  promptIds?: number[];
+  /** With `prompt`: tokenize the text as it is, without the model's chat template. */
+  raw?: boolean;
   maxNewTokens?: number;
   temperature?: number;
   topK?: number;
@@ -26,8 +31,12 @@ export interface GenerateReport {
   device: string;
   dtype: string;
   threads: number;
+  /** The text that was tokenized (after the chat template), when the prompt was text. */
+  prompt_text?: string;
   prompt_ids: number[];
   generated_ids: number[];
+  /** The generated ids as text (special tokens skipped), when the model has a tokenizer. */
+  text?: string;
   stop_reason: GenerationResult['stopReason'];
   prompt_tokens: number;
   load_ms: number;
@@ -87,39 +96,87 @@ function asCliError(err: unknown, exitCode: (typeof EXIT)[keyof typeof EXIT]): u
   return err;
 }
 
-export async function runGenerate(opts: GenerateCommandOptions): Promise<GenerateReport> {
+interface PreparedPrompt {
+  ids: number[];
+  text?: string;
+  /** Stop ids from the tokenizer side (generation_config ∪ config ∪ tokenizer eos). */
+  eosIds?: readonly number[];
+  decode?: (ids: readonly number[]) => string;
+}
+
+/**
+ * Token ids for the prompt: --prompt-ids as given, or --prompt through the model's tokenizer
+ * and chat template (none with --raw). With ids, the generated text is decoded only when the
+ * model has a tokenizer; with text, a missing tokenizer is an error naming the way out.
+ */
+async function preparePrompt(modelPath: string, opts: GenerateCommandOptions): Promise<PreparedPrompt> {
+  const hasText = opts.prompt !== undefined;
+  let pipeline: Awaited<ReturnType<typeof textPipeline>>;
+  try {
+    pipeline = await textPipeline(modelPath);
+  } catch (e) {
+    if (!hasText) return { ids: opts.promptIds! };
+    throw new CliError(
+      `--prompt needs the model's tokenizer (tokenizer.json beside the checkpoint): ${(e as Error).message}. Give token ids with --prompt-ids instead`,
+      EXIT.USAGE, { cause: e });
+  }
+  const decode = (ids: readonly number[]) => pipeline.decode(ids);
+  if (!hasText) return { ids: opts.promptIds!, decode };
+  const encoded = opts.raw
+    ? { ids: pipeline.tokenizer.encode(opts.prompt!), text: opts.prompt! }
+    : pipeline.preparePrompt({ index: 0, text: opts.prompt! });
+  if (encoded.ids.length === 0) throw new CliError(`--prompt ${JSON.stringify(opts.prompt)} encodes to no tokens`, EXIT.USAGE);
+  return { ids: encoded.ids, text: encoded.text ?? opts.prompt!, eosIds: pipeline.eosIds, decode };
+}
+
+export async function runGenerate(opts: GenerateCommandOptions, warn: (message: string) => void = () => {}): Promise<GenerateReport> {
+  if ((opts.prompt !== undefined) === (opts.promptIds !== undefined)) {
+    throw new CliError('give exactly one of --prompt TEXT and --prompt-ids 1,2,3', EXIT.USAGE);
+  }
+  if (opts.raw && opts.prompt === undefined) throw new CliError('--raw applies to --prompt TEXT only', EXIT.USAGE);
+  if (opts.prompt === '') throw new CliError('--prompt is empty', EXIT.USAGE);
   const load: LoadOptions = {};
   if (opts.device !== undefined) load.device = opts.device;
   if (opts.dtype !== undefined) load.dtype = opts.dtype;
   if (opts.threads !== undefined) load.threads = opts.threads;
-  await assertNativeModelPath(opts.model);
+  let modelPath = opts.model;
+  if (modelPath === undefined) {
+    modelPath = await (await import('../../models/default-model.js')).ensureDefaultModel();
+    warn(DEFAULT_MODEL_NOTICE);
+  } else {
+    await assertNativeModelPath(modelPath);
+  }
+  const prompt = await preparePrompt(modelPath, opts);
   const t0 = process.hrtime.bigint();
-  const model = await loadModel(opts.model, load).catch((e: unknown) => {
+  const model = await loadModel(modelPath, load).catch((e: unknown) => {
     throw asCliError(e, EXIT.RUN_FAILED);
   });
   const loadMs = Number(process.hrtime.bigint() - t0) / 1e6;
   try {
-    checkPromptIds(opts.promptIds, model.info.vocabSize);
+    if (opts.promptIds !== undefined) checkPromptIds(prompt.ids, model.info.vocabSize);
     const gen: GenerateOptions = {};
     if (opts.maxNewTokens !== undefined) gen.maxNewTokens = opts.maxNewTokens;
     if (opts.temperature !== undefined) gen.temperature = opts.temperature;
     if (opts.topK !== undefined) gen.topK = opts.topK;
     if (opts.topP !== undefined) gen.topP = opts.topP;
     if (opts.seed !== undefined) gen.seed = opts.seed;
-    if (opts.stopIds !== undefined) gen.stopIds = opts.stopIds;
+    const stopIds = opts.stopIds ?? prompt.eosIds;
+    if (stopIds !== undefined) gen.stopIds = [...stopIds];
     let r: GenerationResult;
     try {
-      r = await model.generate(opts.promptIds, gen).result;
+      r = await model.generate(prompt.ids, gen).result;
     } catch (e) {
       throw asCliError(e, EXIT.RUN_FAILED);
     }
     return {
-      model: opts.model,
+      model: modelPath,
       device: model.info.device,
       dtype: model.info.dtype,
       threads: model.info.threads,
-      prompt_ids: opts.promptIds,
+      ...(prompt.text !== undefined ? { prompt_text: prompt.text } : {}),
+      prompt_ids: prompt.ids,
       generated_ids: r.ids,
+      ...(prompt.decode ? { text: prompt.decode(r.ids) } : {}),
       stop_reason: r.stopReason,
       prompt_tokens: r.promptTokens,
       load_ms: loadMs,
@@ -138,6 +195,7 @@ export function formatReport(r: GenerateReport): string {
   const f = (v: number | null, unit: string, digits = 2) => (v === null ? 'n/a' : `${v.toFixed(digits)} ${unit}`);
   return [
     `model        ${r.model} (${r.device}, ${r.dtype}, ${r.threads} threads)`,
+    ...(r.text !== undefined ? [`text         ${JSON.stringify(r.text)}`] : []),
     `generated    ${r.generated_ids.join(',')}`,
     `tokens       ${r.generated_ids.length} (stop: ${r.stop_reason}; prompt ${r.prompt_tokens})`,
     `load         ${f(r.load_ms, 'ms', 1)}`,
@@ -151,22 +209,24 @@ export function formatReport(r: GenerateReport): string {
 export function register(program: Command): void {
   program
     .command('generate')
-    .description('Generate from token ids with the native libtorch engine and print the timings')
-    .requiredOption('--model <path>', 'checkpoint directory (config.json + *.safetensors)')
-    .requiredOption('--prompt-ids <ids>', 'prompt token ids, comma-separated (e.g. 1,2,3)', (v) => parseIdList(v, 'prompt id list'))
+    .description('Generate from text or token ids with the native libtorch engine and print the text and timings')
+    .option('--model <path>', 'checkpoint directory (config.json + *.safetensors) or TorchScript file (default: the built-in model)')
+    .option('--prompt <text>', "prompt text, through the model's tokenizer and chat template")
+    .option('--raw', 'with --prompt: tokenize the text as it is, without the chat template')
+    .option('--prompt-ids <ids>', 'prompt token ids, comma-separated (e.g. 1,2,3)', (v) => parseIdList(v, 'prompt id list'))
     .option('--max-new-tokens <n>', 'generation budget (default 128)', intArg('--max-new-tokens', 1))
     .option('--temperature <t>', '0 = greedy (default)', numArg('--temperature'))
     .option('--top-k <k>', 'top-k sampling (0 = off)', intArg('--top-k', 0))
     .option('--top-p <p>', 'nucleus sampling (1 = off)', numArg('--top-p'))
     .option('--seed <s>', 'sampling seed', intArg('--seed', 0))
-    .option('--stop-ids <ids>', "stop token ids (replace the model's eos ids)", (v) => parseIdList(v, 'stop id list'))
+    .option('--stop-ids <ids>', "stop token ids (replace the model's eos ids, and the tokenizer's with --prompt)", (v) => parseIdList(v, 'stop id list'))
     .option('--device <device>', 'cpu | cuda | cuda:N (default cpu)')
     .option('--dtype <dtype>', 'compute dtype: auto (default: f32), float32/f32, bfloat16/bf16, float16/f16', dtypeArg)
     .option('--threads <n>', 'CPU threads (default: available cores)', intArg('--threads', 1))
     .option('--json', 'print one JSON object instead of text')
     .action(async (o: GenerateCommandOptions & { json?: boolean }) => {
       const { json, ...opts } = o;
-      const report = await runGenerate(opts);
+      const report = await runGenerate(opts, (message) => process.stderr.write(`warning: ${message}\n`));
       if (json) printJsonLine(report);
       else writeStdout(`${formatReport(report)}\n`);
     });
