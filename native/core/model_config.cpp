@@ -77,7 +77,7 @@ struct ConfigReader {
 // Per-layer sliding windows, as transformers derives them (see ModelConfig::layer_windows).
 // Mistral: sliding_window (null = none) on every layer. Qwen2/Qwen3: only with
 // use_sliding_window; then `layer_types` when given, else layers >= max_window_layers
-// (default 28, as in transformers' configs).
+// (sliding_window and max_window_layers default to 4096 and 28, as in transformers' configs).
 std::vector<int64_t> layer_windows(const ConfigReader& r, const ModelConfig& c) {
   const size_t n = static_cast<size_t>(c.num_layers);
   if (c.architecture == "MistralForCausalLM") {
@@ -85,8 +85,10 @@ std::vector<int64_t> layer_windows(const ConfigReader& r, const ModelConfig& c) 
     return std::vector<int64_t>(n, r.positive_int("sliding_window"));
   }
   if (c.architecture != "Qwen2ForCausalLM" && c.architecture != "Qwen3ForCausalLM") return {};
-  if (!r.bool_or("use_sliding_window", false) || r.get("sliding_window") == nullptr) return {};
-  const int64_t window = r.positive_int("sliding_window");
+  // An absent sliding_window is transformers' default (4096); an explicit null means none.
+  if (!r.bool_or("use_sliding_window", false)) return {};
+  if (r.root.find("sliding_window") != nullptr && r.get("sliding_window") == nullptr) return {};
+  const int64_t window = r.positive_int_or("sliding_window", 4096);
   std::vector<int64_t> windows(n, 0);
   if (const json::Value* types = r.get("layer_types")) {
     if (!types->is_array() || types->items().size() != n)
