@@ -1,5 +1,6 @@
 #include "gpt2_model.h"
 #include "cpu_threads.h"
+#include "checkpoint_tensor.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -162,14 +163,6 @@ std::vector<TensorSpec> gpt2_tensors(const Gpt2Config& c) {
   return t;
 }
 
-at::ScalarType st_to_scalar(StDtype d) {
-  switch (d) {
-    case StDtype::F16: return at::kHalf;
-    case StDtype::BF16: return at::kBFloat16;
-    default: return at::kFloat;  // F32; others rejected during validation
-  }
-}
-
 // Validated checkpoint tensor; `name` is the full name in the file.
 const CheckpointTensor& checked(const Checkpoint& ckpt, const std::string& name, const std::vector<int64_t>& shape) {
   const CheckpointTensor* ct = ckpt.find(name);
@@ -204,14 +197,7 @@ class Gpt2Model final : public StepModel {
             int64_t max_seq_len, ModelInfo info)
       : cfg_(std::move(cfg)), device_(device), dtype_(dtype), max_seq_len_(max_seq_len), info_(std::move(info)) {
     c10::InferenceMode guard;
-    const auto load = [&](const std::string& name) {
-      const CheckpointTensor& ct = *ckpt.find(prefix + name);
-      const StTensor& t = *ct.tensor;
-      // from_blob never frees: the mapping outlives this copy, which owns its memory.
-      at::Tensor view = at::from_blob(const_cast<uint8_t*>(ct.file->tensor_data(t)), t.shape,
-                                      at::TensorOptions().dtype(st_to_scalar(t.dtype)));
-      return view.to(device_, dtype_, /*non_blocking=*/false, /*copy=*/true);
-    };
+    const auto load = [&](const std::string& name) { return load_checkpoint_tensor(*ckpt.find(prefix + name), device_, dtype_); };
     const auto conv1d = [&](const std::string& name) { return load(name).t().contiguous(); };
     wte_ = load("wte.weight");
     wpe_ = load("wpe.weight");
@@ -238,10 +224,7 @@ class Gpt2Model final : public StepModel {
       lm_head_ = wte_;
     } else {
       // lm_head sits outside "transformer." in HF checkpoints.
-      const CheckpointTensor& ct = *ckpt.find("lm_head.weight");
-      at::Tensor view = at::from_blob(const_cast<uint8_t*>(ct.file->tensor_data(*ct.tensor)), ct.tensor->shape,
-                                      at::TensorOptions().dtype(st_to_scalar(ct.tensor->dtype)));
-      lm_head_ = view.to(device_, dtype_, false, true);
+      lm_head_ = load_checkpoint_tensor(*ckpt.find("lm_head.weight"), device_, dtype_);
     }
     const auto cache_opts = at::TensorOptions().device(device_).dtype(dtype_);
     k_cache_ = at::zeros({cfg_.layers, cfg_.heads, max_seq_len_, cfg_.head_dim}, cache_opts);

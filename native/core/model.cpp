@@ -16,6 +16,7 @@
 #include <cstring>
 
 #include "checkpoint.h"
+#include "checkpoint_tensor.h"
 #include "cpu_decode.h"
 #include "cpu_threads.h"
 #include "engine.h"
@@ -53,15 +54,6 @@ at::Tensor concat_rows(std::map<std::string, at::Tensor>& w, const std::vector<s
   at::Tensor out = at::cat(parts, 0).contiguous();
   for (const auto& n : names) w.erase(n);
   return out;
-}
-
-at::ScalarType to_scalar_type(StDtype d) {
-  switch (d) {
-    case StDtype::F32: return at::kFloat;
-    case StDtype::F16: return at::kHalf;
-    case StDtype::BF16: return at::kBFloat16;
-    default: return at::kFloat;  // unreachable: validated before
-  }
 }
 
 // HF LlamaRMSNorm: normalise in f32, scale by the weight in the input dtype.
@@ -243,13 +235,7 @@ class TransformerModel final : public StepModel {
     return H * (cfg_.num_heads + 2 * cfg_.num_kv_heads) * D + cfg_.num_heads * D * H + 3 * H * cfg_.intermediate_size;
   }
 
-  at::Tensor load_tensor(const CheckpointTensor& ct) const {
-    const StTensor& t = *ct.tensor;
-    // from_blob never frees: the mapping outlives this copy. The clone owns its memory.
-    at::Tensor view = at::from_blob(const_cast<uint8_t*>(ct.file->tensor_data(t)), t.shape,
-                                    at::TensorOptions().dtype(to_scalar_type(t.dtype)));
-    return view.to(device_, dtype_, /*non_blocking=*/false, /*copy=*/true).contiguous();
-  }
+  at::Tensor load_tensor(const CheckpointTensor& ct) const { return load_checkpoint_tensor(ct, device_, dtype_); }
 
   // Runs tokens at positions [pos0, pos0 + T) and returns the last position's logits [vocab].
   // T > 1 only from position 0 (prefill), so causal masking is the plain lower triangle.

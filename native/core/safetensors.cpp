@@ -1,7 +1,6 @@
 #include "safetensors.h"
 
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -60,33 +59,42 @@ int64_t StTensor::numel() const {
   return n;
 }
 
-MappedFile::MappedFile(const std::string& path) : path_(path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
+ReadOnlyFile::ReadOnlyFile(const std::string& path) : path_(path) {
+  fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd_ < 0) {
     int err = errno;
     throw EngineError(err == ENOENT ? "FILE_NOT_FOUND" : "FILE_UNREADABLE",
                       "cannot open " + path + ": " + std::strerror(err));
   }
   struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
+  if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd_);
     throw EngineError("FILE_UNREADABLE", path + " is not a regular file");
   }
-  size_ = static_cast<size_t>(st.st_size);
-  if (size_ > 0) {
-    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (p == MAP_FAILED) {
-      int err = errno;
-      ::close(fd);
-      throw EngineError("FILE_UNREADABLE", "cannot map " + path + ": " + std::strerror(err));
-    }
-    data_ = static_cast<const uint8_t*>(p);
-  }
-  ::close(fd);
+  size_ = static_cast<uint64_t>(st.st_size);
 }
 
-MappedFile::~MappedFile() {
-  if (data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), size_);
+ReadOnlyFile::~ReadOnlyFile() { ::close(fd_); }
+
+void ReadOnlyFile::read_at(uint64_t offset, uint64_t length, void* dst, const std::string& what) const {
+  auto* out = static_cast<uint8_t*>(dst);
+  uint64_t done = 0;
+  while (done < length) {
+    // Linux reads at most ~2 GiB per call.
+    const size_t chunk = static_cast<size_t>(std::min<uint64_t>(length - done, uint64_t{1} << 30));
+    const ssize_t n = ::pread(fd_, out + done, chunk, static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const int err = errno;
+      throw EngineError("FILE_UNREADABLE", "cannot read " + what + " from " + path_ + ": " + std::strerror(err));
+    }
+    if (n == 0)
+      throw EngineError("SAFETENSORS_TRUNCATED",
+                        path_ + " ends at byte " + std::to_string(offset + done) + ", inside " + what + " (bytes " +
+                            std::to_string(offset) + ".." + std::to_string(offset + length) +
+                            "); the file was " + std::to_string(size_) + " bytes when opened: it changed while loading");
+    done += static_cast<uint64_t>(n);
+  }
 }
 
 const StTensor* SafetensorsFile::find(const std::string& name) const {
@@ -94,10 +102,12 @@ const StTensor* SafetensorsFile::find(const std::string& name) const {
   return it == tensors_.end() ? nullptr : &it->second;
 }
 
-SafetensorsFile::SafetensorsFile(const std::string& path) : file_(std::make_unique<MappedFile>(path)) {
+SafetensorsFile::SafetensorsFile(const std::string& path) : file_(std::make_unique<ReadOnlyFile>(path)) {
   const uint64_t size = file_->size();
   if (size < 8) fail("SAFETENSORS_TRUNCATED", path, "file is " + std::to_string(size) + " bytes, shorter than the 8-byte header length");
-  const uint64_t header_len = read_u64_le(file_->data());
+  uint8_t prefix[8];
+  file_->read_at(0, 8, prefix, "the header length");
+  const uint64_t header_len = read_u64_le(prefix);
   if (header_len == 0) fail("SAFETENSORS_HEADER_INVALID", path, "header length is 0");
   if (header_len > kMaxSafetensorsHeader)
     fail("SAFETENSORS_HEADER_INVALID", path, "header length " + std::to_string(header_len) + " exceeds the 100 MB limit");
@@ -105,16 +115,17 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : file_(std::make_uniq
     fail("SAFETENSORS_TRUNCATED", path,
          "header length " + std::to_string(header_len) + " runs past the end of the file (" + std::to_string(size) + " bytes)");
 
-  const char* header = reinterpret_cast<const char*>(file_->data() + 8);
+  std::string header(static_cast<size_t>(header_len), '\0');
+  file_->read_at(8, header_len, header.data(), "the header");
   json::Value root;
   try {
-    root = json::parse(header, static_cast<size_t>(header_len));
+    root = json::parse(header.data(), header.size());
   } catch (const json::JsonError& e) {
     fail("SAFETENSORS_HEADER_INVALID", path, std::string("header is not valid JSON: ") + e.what());
   }
   if (!root.is_object()) fail("SAFETENSORS_HEADER_INVALID", path, std::string("header is a JSON ") + json::type_name(root.type()) + ", expected an object");
 
-  data_ = file_->data() + 8 + header_len;
+  data_start_ = 8 + header_len;
   data_size_ = size - 8 - header_len;
 
   for (const auto& [name, entry] : root.members()) {
@@ -204,6 +215,10 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : file_(std::make_uniq
              "tensor '" + t->name + "' bytes [" + std::to_string(t->begin) + "," + std::to_string(t->end) +
                  ") lie outside the data section (" + std::to_string(data_size_) + " bytes)");
   }
+}
+
+void SafetensorsFile::read_tensor(const StTensor& t, void* dst) const {
+  file_->read_at(data_start_ + t.begin, t.end - t.begin, dst, "tensor '" + t.name + "'");
 }
 
 }  // namespace aeb

@@ -1,4 +1,6 @@
-// Memory-mapped safetensors files with full header validation before any data is touched.
+// Safetensors files with full header validation before any data is touched. Data is read with
+// pread into memory the caller owns, never through a mapping: a file that shrinks while it is
+// being loaded (rewritten in place by a converter) then gives an error, not a SIGBUS.
 // Format: u64 LE header length N, N bytes of JSON {name: {dtype, shape, data_offsets:[b,e)},
 // "__metadata__": {str: str}}, then the data section; offsets are relative to its start.
 #pragma once
@@ -17,21 +19,24 @@ enum class StDtype { F32, F16, BF16, F64, I64, I32, I16, I8, U8, U16, U32, U64, 
 const char* st_dtype_name(StDtype d);
 size_t st_dtype_size(StDtype d);
 
-// Read-only private mapping of a whole file; unmapped on destruction.
-class MappedFile {
+// A regular file opened read-only; the descriptor is closed on destruction.
+class ReadOnlyFile {
  public:
-  explicit MappedFile(const std::string& path);  // throws EngineError FILE_NOT_FOUND / ...
-  ~MappedFile();
-  MappedFile(const MappedFile&) = delete;
-  MappedFile& operator=(const MappedFile&) = delete;
-  const uint8_t* data() const { return data_; }
-  size_t size() const { return size_; }
+  explicit ReadOnlyFile(const std::string& path);  // throws EngineError FILE_NOT_FOUND / FILE_UNREADABLE
+  ~ReadOnlyFile();
+  ReadOnlyFile(const ReadOnlyFile&) = delete;
+  ReadOnlyFile& operator=(const ReadOnlyFile&) = delete;
+  // Size when opened.
+  uint64_t size() const { return size_; }
   const std::string& path() const { return path_; }
+  // Reads exactly `length` bytes at `offset` into `dst`; throws SAFETENSORS_TRUNCATED when the
+  // file now ends before them (it changed after opening), FILE_UNREADABLE on an I/O error.
+  void read_at(uint64_t offset, uint64_t length, void* dst, const std::string& what) const;
 
  private:
   std::string path_;
-  const uint8_t* data_ = nullptr;
-  size_t size_ = 0;
+  int fd_ = -1;
+  uint64_t size_ = 0;
 };
 
 struct StTensor {
@@ -43,7 +48,7 @@ struct StTensor {
   int64_t numel() const;
 };
 
-// One validated safetensors file. Tensor data pointers stay valid while the object lives.
+// One validated safetensors file, kept open for reading tensor data.
 class SafetensorsFile {
  public:
   // Validates: length prefix, header inside the file, strict JSON, entry structure, dtype,
@@ -52,11 +57,12 @@ class SafetensorsFile {
   const std::string& path() const { return file_->path(); }
   const std::map<std::string, StTensor>& tensors() const { return tensors_; }
   const StTensor* find(const std::string& name) const;
-  const uint8_t* tensor_data(const StTensor& t) const { return data_ + t.begin; }
+  // Copies the tensor's bytes (t.end - t.begin) into `dst`.
+  void read_tensor(const StTensor& t, void* dst) const;
 
  private:
-  std::unique_ptr<MappedFile> file_;
-  const uint8_t* data_ = nullptr;  // start of the data section
+  std::unique_ptr<ReadOnlyFile> file_;
+  uint64_t data_start_ = 0;  // file offset of the data section
   uint64_t data_size_ = 0;
   std::map<std::string, StTensor> tensors_;
 };

@@ -1,7 +1,8 @@
 // Writes the safetensors format: u64 little-endian header length, a JSON header (padded with
 // spaces to 8-byte alignment), then the raw little-endian tensor bytes in header order.
 // Used by the llama2.c converter, the built-in default model and test fixtures.
-import { open } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { open, rename, rm } from 'node:fs/promises';
 
 export type SafetensorsDtype = 'F32' | 'F16' | 'BF16';
 
@@ -46,22 +47,33 @@ export function buildSafetensorsHeader(
   return Buffer.concat([prefix, jsonBytes]);
 }
 
-/** Writes tensors to `path` in the order given (streams the data; no full copy in memory). */
+/**
+ * Writes tensors to `path` in the order given (streams the data; no full copy in memory). The
+ * file is written beside `path` and renamed over it when complete, so a process loading the
+ * old file meanwhile keeps reading the old bytes, and nobody ever sees a half-written one.
+ */
 export async function writeSafetensors(
   path: string,
   tensors: readonly TensorToWrite[],
   metadata: Record<string, string> = {},
 ): Promise<void> {
   const header = buildSafetensorsHeader(tensors, metadata);
-  const file = await open(path, 'w');
+  const partial = `${path}.partial-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const file = await open(partial, 'wx');
   try {
-    await file.write(header);
-    for (const t of tensors) {
-      // Typed arrays are little-endian on every platform Node supports for this project (x86-64, arm64).
-      await file.write(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+    try {
+      await file.write(header);
+      for (const t of tensors) {
+        // Typed arrays are little-endian on every platform Node supports for this project (x86-64, arm64).
+        await file.write(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+      }
+    } finally {
+      await file.close();
     }
-  } finally {
-    await file.close();
+    await rename(partial, path);
+  } catch (e) {
+    await rm(partial, { force: true });
+    throw e;
   }
 }
 
