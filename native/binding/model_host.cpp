@@ -146,15 +146,23 @@ void ModelHost::Deliver(Napi::Env env, HostMessage* msg) {
   Napi::HandleScope scope(env);
   if (msg->kind == HostMessage::Kind::kToken) {
     if (on_token_.IsEmpty() || !callback_error_.IsEmpty()) return;
-    try {
-      on_token_.Call({Napi::Number::New(env, static_cast<double>(msg->token.id)),
-                      Napi::Number::New(env, static_cast<double>(msg->token.index)),
-                      Napi::BigInt::New(env, msg->token.time_ns)});
-    } catch (const Napi::Error& e) {
-      // A throwing listener stops the generation; the promise rejects with its error.
-      callback_error_ = Napi::Persistent(static_cast<Napi::Value>(e.Value()));
-      if (cancel_) cancel_->store(true);
-    }
+    // The raw call, not Napi::Function::Call: a listener may throw any value (a string, null),
+    // and while a worker thread is being terminated a call fails with no exception at all.
+    napi_value args[3] = {Napi::Number::New(env, static_cast<double>(msg->token.id)),
+                          Napi::Number::New(env, static_cast<double>(msg->token.index)),
+                          Napi::BigInt::New(env, msg->token.time_ns)};
+    napi_value result = nullptr;
+    if (napi_call_function(env, env.Undefined(), on_token_.Value(), 3, args, &result) == napi_ok) return;
+    // A throwing listener stops the generation; the promise rejects with what it threw.
+    if (cancel_) cancel_->store(true);
+    bool pending = false;
+    if (napi_is_exception_pending(env, &pending) != napi_ok || !pending) return;  // environment closing
+    napi_value thrown = nullptr;
+    if (napi_get_and_clear_last_exception(env, &thrown) != napi_ok) return;
+    // Held through an object: references to primitives need Node-API 10.
+    Napi::Object holder = Napi::Object::New(env);
+    holder.Set("thrown", Napi::Value(env, thrown));
+    callback_error_ = Napi::Persistent(holder);
     return;
   }
   // Completion of the operation in flight: settle its promise exactly once.
@@ -166,7 +174,7 @@ void ModelHost::Deliver(Napi::Env env, HostMessage* msg) {
     if (msg->kind == HostMessage::Kind::kFailed) {
       value = ToJsError(env, msg->failure).Value();
     } else if (!callback_error_.IsEmpty()) {
-      value = callback_error_.Value();
+      value = callback_error_.Value().Get("thrown");
     } else if (msg->kind == HostMessage::Kind::kLoaded) {
       info_ = msg->info;
       std::shared_ptr<ModelHost> me = shared_from_this();

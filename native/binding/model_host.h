@@ -81,7 +81,7 @@ class ModelHost : public std::enable_shared_from_this<ModelHost> {
   std::optional<Napi::Promise::Deferred> deferred_;
   Napi::FunctionReference on_token_;
   Napi::ObjectReference self_ref_;     // keeps the ModelWrap alive while generating
-  Napi::Reference<Napi::Value> callback_error_;  // first exception thrown by on_token
+  Napi::ObjectReference callback_error_;  // {thrown}: the first value on_token threw
   std::shared_ptr<std::atomic<bool>> cancel_;
 
   aeb::ModelInfo info_;

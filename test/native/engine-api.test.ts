@@ -101,6 +101,23 @@ describe.skipIf(SKIP_NATIVE)('native engine API', () => {
       expect(raw.disposed).toBe(true);
       expect(() => raw.generate([1], {})).toThrow(expect.objectContaining({ code: 'MODEL_DISPOSED' }));
     });
+
+    it('a raw token listener that throws any value (not only an Error) stops the generation, which rejects with that value', async () => {
+      const raw = await loadAddon().loadModel(fx.stories, { threads: 1 });
+      try {
+        for (const thrown of ['str', 42, null, new Error('boom')]) {
+          let calls = 0;
+          const outcome = await raw.generate([1], { maxNewTokens: 50, stopIds: [] }, (_id, index) => {
+            calls++;
+            if (index === 5) throw thrown;
+          }).then(() => 'resolved', (e: unknown) => e);
+          expect(outcome).toBe(thrown);
+          expect(calls).toBe(6);
+        }
+      } finally {
+        raw.dispose();
+      }
+    });
   });
 
   it('generates the llama2.c reference ids (greedy, f32) with first-step logits', async () => {

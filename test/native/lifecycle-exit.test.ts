@@ -50,6 +50,33 @@ switch (scenario) {
 }
 `;
 
+// Worker threads that are terminated while the addon initialises or while a generation starts
+// delivering tokens: the process must go on (a failed JS call during termination once aborted it).
+const WORKER_CHILD = `
+import { Worker } from 'node:worker_threads';
+const [scenario, modelDir, arg] = process.argv.slice(2);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const body = (code) => new Worker(\`const addon = require(process.env.AEB_TEST_ADDON);
+const { parentPort } = require('node:worker_threads');
+\${code}\`, { eval: true, workerData: modelDir });
+if (scenario === 'terminate-during-addon-load') {
+  const w = body('');
+  await sleep(Number(arg));
+  await w.terminate();
+} else if (scenario === 'terminate-at-generation-start') {
+  for (let i = 0; i < Number(arg); i++) {
+    const w = body(\`addon.loadModel(require('node:worker_threads').workerData, { threads: 1 }).then((m) => {
+  parentPort.postMessage('loaded');
+  m.generate([1], { maxNewTokens: 400, stopIds: [] }, () => {});
+});\`);
+    await new Promise((r) => w.once('message', r));
+    await sleep(i % 6);
+    await w.terminate();
+  }
+}
+process.stdout.write('survived\\n');
+`;
+
 interface ChildResult {
   code: number | null;
   signal: NodeJS.Signals | null;
@@ -123,6 +150,24 @@ describe.skipIf(SKIP_NATIVE)('process lifecycle with the native addon', () => {
     expect(r.signal).toBeNull();
     expect(r.code).toBe(0);
     expect(r.stdout).toBe('loaded\n');
+  });
+
+  it('terminating a worker thread while it loads the addon leaves the process running', async () => {
+    const workerScript = join(fx.root, 'worker-child.mjs');
+    await writeFile(workerScript, WORKER_CHILD);
+    for (const delayMs of ['300', '600', '900']) {
+      const r = await runChild(workerScript, ['terminate-during-addon-load', fx.stories, delayMs]);
+      expect({ delayMs, code: r.code, signal: r.signal, stderr: r.stderr }).toEqual({ delayMs, code: 0, signal: null, stderr: '' });
+      expect(r.stdout).toBe('survived\n');
+    }
+  });
+
+  it('terminating worker threads just as their generations start leaves the process running', async () => {
+    const workerScript = join(fx.root, 'worker-child.mjs');
+    await writeFile(workerScript, WORKER_CHILD);
+    const r = await runChild(workerScript, ['terminate-at-generation-start', fx.stories, '48'], 120_000);
+    expect({ code: r.code, signal: r.signal, stderr: r.stderr }).toEqual({ code: 0, signal: null, stderr: '' });
+    expect(r.stdout).toBe('survived\n');
   });
 
   it('two models generating at exit both stop cleanly', async () => {
