@@ -1,6 +1,7 @@
 #include "generation_loop.h"
 #include "cpu_threads.h"
 
+#include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
 #include <c10/core/InferenceMode.h>
@@ -9,6 +10,7 @@
 #include <torch/version.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <set>
 #include <thread>
@@ -156,6 +158,24 @@ const char* dtype_name(at::ScalarType t) {
 int resolve_threads(int requested) {
   if (requested < 0) throw EngineError("INVALID_ARGUMENT", "threads must be >= 0");
   return requested > 0 ? requested : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+at::Tensor allocate_kv_cache(const std::vector<int64_t>& shape, const at::TensorOptions& options) {
+  int64_t elements = 1;
+  for (int64_t d : shape) elements *= d;
+  const double gib = static_cast<double>(elements) * static_cast<double>(c10::elementSize(options.dtype().toScalarType())) / (1 << 30);
+  try {
+    return at::zeros(shape, options);
+  } catch (const c10::Error& e) {
+    // The allocator's own message (with its enforce text) says less than the cause here.
+    char size[32];
+    std::snprintf(size, sizeof size, "%.2f", gib);
+    const std::string what = e.what_without_backtrace();
+    throw EngineError("OUT_OF_MEMORY", std::string("the KV cache ") + shape_string(shape) + " (" + size + " GiB of " +
+                                           dtype_name(options.dtype().toScalarType()) + " on " + options.device().str() +
+                                           ", twice: keys and values) cannot be allocated: " + what.substr(0, what.find('\n')) +
+                                           "; lower maxSeqLen");
+  }
 }
 
 std::string shape_string(const std::vector<int64_t>& shape) {

@@ -227,8 +227,8 @@ class Gpt2Model final : public StepModel {
       lm_head_ = load_checkpoint_tensor(*ckpt.find("lm_head.weight"), device_, dtype_);
     }
     const auto cache_opts = at::TensorOptions().device(device_).dtype(dtype_);
-    k_cache_ = at::zeros({cfg_.layers, cfg_.heads, max_seq_len_, cfg_.head_dim}, cache_opts);
-    v_cache_ = at::zeros({cfg_.layers, cfg_.heads, max_seq_len_, cfg_.head_dim}, cache_opts);
+    k_cache_ = allocate_kv_cache({cfg_.layers, cfg_.heads, max_seq_len_, cfg_.head_dim}, cache_opts);
+    v_cache_ = allocate_kv_cache({cfg_.layers, cfg_.heads, max_seq_len_, cfg_.head_dim}, cache_opts);
   }
 
   const ModelInfo& info() const override { return info_; }

@@ -168,8 +168,8 @@ class TransformerModel final : public StepModel {
     // compute dtype: the CPU decode kernels accumulate in f32 and read it directly.
     cache_dtype_ = device_.is_cpu() ? at::kFloat : dtype_;
     auto cache_opts = at::TensorOptions().device(device_).dtype(cache_dtype_);
-    k_cache_ = at::zeros({cfg_.num_layers, cfg_.num_kv_heads, max_seq_len_, cfg_.head_dim}, cache_opts);
-    v_cache_ = at::zeros({cfg_.num_layers, cfg_.num_kv_heads, max_seq_len_, cfg_.head_dim}, cache_opts);
+    k_cache_ = allocate_kv_cache({cfg_.num_layers, cfg_.num_kv_heads, max_seq_len_, cfg_.head_dim}, cache_opts);
+    v_cache_ = allocate_kv_cache({cfg_.num_layers, cfg_.num_kv_heads, max_seq_len_, cfg_.head_dim}, cache_opts);
 
     // RoPE tables from double-precision angles: cos/sin [max_seq_len, head_dim/2].
     const std::vector<double> inv_freq = rope_inv_freq(cfg_);

@@ -40,5 +40,8 @@ at::ScalarType resolve_dtype(const std::string& text, const at::Device& device);
 const char* dtype_name(at::ScalarType t);  // "f32", "bf16", "f16", else c10's name
 int resolve_threads(int requested);        // 0 = available cores
 std::string shape_string(const std::vector<int64_t>& shape);  // "[2, 3]"
+// Zero-filled KV cache tensor; an allocation failure is OUT_OF_MEMORY naming the size and the
+// way out (a smaller max_seq_len), not the allocator's internals.
+at::Tensor allocate_kv_cache(const std::vector<int64_t>& shape, const at::TensorOptions& options);
 
 }  // namespace aeb

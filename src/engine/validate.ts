@@ -26,7 +26,8 @@ function assertObject(value: unknown, name: string): asserts value is Record<str
 
 export function checkInt(value: unknown, name: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
   if (typeof value !== 'number') throw new EngineArgumentError(`${name} must be an integer, got ${describe(value)}`);
-  if (!Number.isSafeInteger(value)) throw new EngineRangeError(`${name} must be an integer, got ${value}`);
+  if (!Number.isInteger(value)) throw new EngineRangeError(`${name} must be an integer, got ${value}`);
+  if (!Number.isSafeInteger(value)) throw new EngineRangeError(`${name} must be a safe integer (|n| <= 2^53 - 1), got ${value}`);
   if (value < min || value > max) {
     throw new EngineRangeError(`${name} must be in [${min}, ${max}], got ${value}`);
   }
@@ -47,13 +48,17 @@ export function checkIds(value: unknown, name: string, vocabSize: number | undef
   if (!Array.isArray(value)) throw new EngineArgumentError(`${name} must be an array of token ids, got ${describe(value)}`);
   if (!allowEmpty && value.length === 0) throw new EngineRangeError(`${name} must contain at least one token id`);
   const max = vocabSize !== undefined ? vocabSize - 1 : Number.MAX_SAFE_INTEGER;
-  value.forEach((id, i) => checkInt(id, `${name}[${i}]`, 0, max));
-  return value as number[];
+  // Index by index (forEach skips the holes of a sparse array); the copy is what native code
+  // reads, so a getter or proxy cannot change an id after it was checked.
+  const ids = new Array<number>(value.length);
+  for (let i = 0; i < value.length; i++) ids[i] = checkInt(value[i], `${name}[${i}]`, 0, max);
+  return ids;
 }
 
 export function validateLoadArgs(path: unknown, opts: unknown): { path: string; opts: LoadOptions } {
   if (typeof path !== 'string') throw new EngineArgumentError(`path must be a string, got ${describe(path)}`);
   if (path.length === 0) throw new EngineRangeError('path must not be empty');
+  if (path.includes('\0')) throw new EngineRangeError(`path must not contain a NUL character, got ${JSON.stringify(path)}`);
   assertObject(opts, 'options');
   const o = (opts ?? {}) as Record<string, unknown>;
   const out: LoadOptions = {};

@@ -155,6 +155,17 @@ describe.skipIf(SKIP_NATIVE)('checkpoint validation', () => {
       await expectCode(valid, 'INVALID_ARGUMENT', /max_seq_len/, { maxSeqLen: 65 });
     });
 
+    it('a KV cache that cannot be allocated is OUT_OF_MEMORY naming its size and the way out', async () => {
+      // 2^31 - 1 positions x 2 kv heads x head_dim 16384 in f32: 256 TiB per cache, beyond any
+      // address space, so the allocation fails before a byte is touched on every machine.
+      const dir = join(root, `huge-cache-${counter++}`);
+      await mkdir(dir);
+      const cfg: TinyConfig = { ...TINY_LLAMA, heads: 2, kvHeads: 2, headDim: 16384, maxPos: 2 ** 31 - 1 };
+      await writeTinyCheckpoint(dir, cfg, tinyTensors(cfg));
+      await expectCode(dir, 'OUT_OF_MEMORY', /^the KV cache \[1, 2, 2147483647, 16384\] \(262144\.00 GiB of f32 on cpu, twice: keys and values\) cannot be allocated: .*; lower maxSeqLen$/,
+        { maxSeqLen: 2 ** 31 - 1 });
+    });
+
     it('sliding windows: Mistral and Qwen2 (windows on some layers) run past the window; bad window settings name the key', async () => {
       const write = async (label: string, cfg: TinyConfig): Promise<string> => {
         const dir = join(root, `${label}-${counter++}`);

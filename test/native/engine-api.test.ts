@@ -57,6 +57,7 @@ describe.skipIf(SKIP_NATIVE)('native engine API', () => {
       await expect(loadModel(fx.stories, { device: 'gpu' })).rejects.toThrow(/options\.device must be 'cpu', 'cuda' or 'cuda:N', got 'gpu'/);
       await expect(loadModel(fx.stories, { threads: 0 })).rejects.toThrow(/options\.threads must be in \[1, 4096\], got 0/);
       await expect(loadModel(fx.stories, { thread: 2 } as object)).rejects.toThrow(/options\.thread is not a load option/);
+      await expect(loadModel(`${fx.stories}\0/x`)).rejects.toThrow(/path must not contain a NUL character/);
     });
 
     it('rejects a missing checkpoint with the engine code and a stack pointing here', async () => {
@@ -78,6 +79,12 @@ describe.skipIf(SKIP_NATIVE)('native engine API', () => {
       expect(() => model.generate([1], { maxNewTokens: 0 })).toThrow(RangeError);
       expect(() => model.generate([1], { maxNewTokens: 600 })).toThrow(/exceeds the model's maxSeqLen 512/);
       expect(() => model.generate([1], { stopIds: [-1] })).toThrow(/options\.stopIds\[0\] must be in \[0, 511\]/);
+      // Holes of sparse arrays are checked like any element, with the engine's code.
+      // eslint-disable-next-line no-sparse-arrays
+      expect(() => model.generate([1, , 3])).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', message: 'promptIds[1] must be an integer, got undefined' }));
+      // eslint-disable-next-line no-sparse-arrays
+      expect(() => model.generate([1], { stopIds: [2, , 3] })).toThrow(/options\.stopIds\[1\] must be an integer, got undefined/);
+      expect(() => model.generate([1], { seed: 2 ** 70 })).toThrow(/options\.seed must be a safe integer \(\|n\| <= 2\^53 - 1\), got 1\.1805916207174113e\+21/);
       expect(() => model.generate([1], { maxTokens: 3 } as object)).toThrow(/options\.maxTokens is not a generate option/);
       expect(() => model.generate([1], { signal: {} as AbortSignal })).toThrow(/options\.signal must be an AbortSignal/);
       expect(() => model.generate([1], { busyPoll: 'yes' as unknown as boolean })).toThrow(/options\.busyPoll must be a boolean, got string/);
