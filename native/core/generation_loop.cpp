@@ -52,6 +52,18 @@ void to_host(const at::Tensor& logits, int64_t vocab, std::vector<float>& out) {
   std::memcpy(out.data(), host.data_ptr<float>(), sizeof(float) * static_cast<size_t>(vocab));
 }
 
+// Shows the generation's cancel flag to the model for the prefill only.
+class CancelFlagScope {
+ public:
+  CancelFlagScope(StepModel& model, const std::atomic<bool>& flag) : model_(model) { model_.set_cancel_flag(&flag); }
+  ~CancelFlagScope() { model_.set_cancel_flag(nullptr); }
+  CancelFlagScope(const CancelFlagScope&) = delete;
+  CancelFlagScope& operator=(const CancelFlagScope&) = delete;
+
+ private:
+  StepModel& model_;
+};
+
 }  // namespace
 
 GenerationResult run_generation(StepModel& model, const GenerateOptions& options,
@@ -82,7 +94,14 @@ GenerationResult run_generation(StepModel& model, const GenerateOptions& options
     }
     std::vector<float> logits;
     model.reset();
-    to_host(model.prefill(options.prompt_ids), info.vocab_size, logits);
+    try {
+      CancelFlagScope scope(model, cancel);
+      to_host(model.prefill(options.prompt_ids), info.vocab_size, logits);
+    } catch (const PrefillCancelled&) {
+      result.stop_reason = "aborted";
+      result.prefill_done_ns = result.end_ns = steady_now_ns();
+      return result;
+    }
     result.prefill_done_ns = steady_now_ns();
     if (options.return_first_logits) result.first_logits = logits;
 

@@ -252,6 +252,7 @@ class Gpt2Model final : public StepModel {
     const std::vector<int64_t> norm_shape{E};
     at::Tensor x = wte_.index_select(0, ids) + wpe_.narrow(0, pos0, T);  // [T, E]
     for (int64_t l = 0; l < cfg_.layers; ++l) {
+      if (T > 1) throw_if_cancelled();
       const Block& b = blocks_[static_cast<size_t>(l)];
       at::Tensor h = at::layer_norm(x, norm_shape, b.ln1_w, b.ln1_b, cfg_.eps);
       std::vector<at::Tensor> qkv = at::linear(h, b.attn_w, b.attn_b).split(E, -1);

@@ -248,6 +248,7 @@ class TransformerModel final : public StepModel {
     at::Tensor cos = rope_cos_.narrow(0, pos0, T).unsqueeze(1);  // [T, 1, D]
     at::Tensor sin = rope_sin_signed_.narrow(0, pos0, T).unsqueeze(1);
     for (int64_t l = 0; l < cfg_.num_layers; ++l) {
+      if (T > 1) throw_if_cancelled();
       const LayerWeights& L = layers_[static_cast<size_t>(l)];
       at::Tensor h = rms_norm(x, L.in_norm, eps);
       at::Tensor qkv = linear(h, L.wqkv, L.bqkv);  // [T, (nh + 2 nkv) D]

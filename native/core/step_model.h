@@ -10,6 +10,7 @@
 #include <c10/core/Device.h>
 #include <c10/core/ScalarType.h>
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -18,9 +19,14 @@
 
 namespace aeb {
 
+// Thrown by a prefill that saw the generation's cancel flag between layers.
+struct PrefillCancelled {};
+
 class StepModel {
  public:
   virtual ~StepModel() = default;
+  // The flag run_generation polls, also visible to a long prefill (nullptr outside generations).
+  void set_cancel_flag(const std::atomic<bool>* flag) { cancel_flag_ = flag; }
   // ModelInfo.vocab_size, max_seq_len, eos_ids and threads drive validation and stopping.
   virtual const ModelInfo& info() const = 0;
   // Forgets every cached position; the next call is prefill.
@@ -30,6 +36,16 @@ class StepModel {
   virtual at::Tensor prefill(const std::vector<int64_t>& ids) = 0;
   // Feeds one token at the next position and returns its logits ([vocab], as above).
   virtual at::Tensor decode(int64_t id) = 0;
+
+ protected:
+  // For prefills that run layer by layer: throws PrefillCancelled once cancel was requested,
+  // so abort() and dispose() wait for one layer of a long prompt, not the whole prompt.
+  void throw_if_cancelled() const {
+    if (cancel_flag_ != nullptr && cancel_flag_->load(std::memory_order_relaxed)) throw PrefillCancelled{};
+  }
+
+ private:
+  const std::atomic<bool>* cancel_flag_ = nullptr;
 };
 
 // Load-time option parsing shared by StepModel loaders (same rules and codes as the core's
