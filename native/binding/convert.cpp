@@ -245,7 +245,8 @@ Napi::Object ResultToJs(Napi::Env env, const aeb::GenerationResult& result) {
   for (size_t i = 0; i < result.token_ns.size(); ++i) stamps[i] = result.token_ns[i];
   o.Set("tokenNs", stamps);
   o.Set("startNs", Napi::BigInt::New(env, result.start_ns));
-  o.Set("prefillDoneNs", Napi::BigInt::New(env, result.prefill_done_ns));
+  if (result.prefill_done_ns != 0) o.Set("prefillDoneNs", Napi::BigInt::New(env, result.prefill_done_ns));
+  else o.Set("prefillDoneNs", env.Null());  // aborted before the prompt's forward finished
   o.Set("endNs", Napi::BigInt::New(env, result.end_ns));
   o.Set("promptTokens", Napi::Number::New(env, static_cast<double>(result.prompt_tokens)));
   o.Set("stopReason", result.stop_reason);

@@ -66,7 +66,7 @@ struct GenerationResult {
   std::vector<int64_t> ids;       // generated ids (the stop token, if any, is included)
   std::vector<int64_t> token_ns;  // one stamp per generated id
   int64_t start_ns = 0;           // generate() entered, before any device work
-  int64_t prefill_done_ns = 0;    // prompt forward finished (device synchronised)
+  int64_t prefill_done_ns = 0;    // prompt forward finished (device synchronised); 0 = it never finished (aborted)
   int64_t end_ns = 0;             // last token delivered
   int64_t prompt_tokens = 0;
   std::string stop_reason;        // "stop_id", "max_new_tokens", "aborted"

@@ -89,7 +89,7 @@ GenerationResult run_generation(StepModel& model, const GenerateOptions& options
     c10::InferenceMode guard;  // thread-local: taken on the generating thread
     if (cancel.load()) {
       result.stop_reason = "aborted";
-      result.prefill_done_ns = result.end_ns = steady_now_ns();
+      result.end_ns = steady_now_ns();
       return result;
     }
     std::vector<float> logits;
@@ -99,7 +99,7 @@ GenerationResult run_generation(StepModel& model, const GenerateOptions& options
       to_host(model.prefill(options.prompt_ids), info.vocab_size, logits);
     } catch (const PrefillCancelled&) {
       result.stop_reason = "aborted";
-      result.prefill_done_ns = result.end_ns = steady_now_ns();
+      result.end_ns = steady_now_ns();
       return result;
     }
     result.prefill_done_ns = steady_now_ns();

@@ -46,7 +46,7 @@ export function timingsFromResult(r: GenerationResult): Pick<
     ttstMs: n > 1 ? ms(t[1]!, t[0]!) : null,
     e2eMs,
     tpotMs: n > 1 && ttftMs !== null && e2eMs !== null ? (e2eMs - ttftMs) / (n - 1) : null,
-    prefillMs: ms(r.prefillDoneNs, r.startNs),
+    prefillMs: r.prefillDoneNs === null ? null : ms(r.prefillDoneNs, r.startNs),
     itlMs,
     iclMs: itlMs,
   };

@@ -17,7 +17,7 @@ export function toGenerationResult(raw: AddonGenerationResult): GenerationResult
     promptTokens: raw.promptTokens,
     stopReason: raw.stopReason,
     ttftMs: n > 0 ? msBetween(tokenNs[0]!, raw.startNs) : null,
-    prefillMs: msBetween(raw.prefillDoneNs, raw.startNs),
+    prefillMs: raw.prefillDoneNs === null ? null : msBetween(raw.prefillDoneNs, raw.startNs),
     totalMs: msBetween(raw.endNs, raw.startNs),
     tokensPerSecond: decodeNs > 0n ? (n - 1) / (Number(decodeNs) / 1e9) : null,
   };
@@ -32,12 +32,12 @@ export function abortedBeforeStart(promptTokens: number): GenerationResult {
     ids: [],
     tokenNs: [],
     startNs: now,
-    prefillDoneNs: now,
+    prefillDoneNs: null,
     endNs: now,
     promptTokens,
     stopReason: 'aborted',
     ttftMs: null,
-    prefillMs: 0,
+    prefillMs: null,
     totalMs: 0,
     tokensPerSecond: null,
   };

@@ -35,15 +35,16 @@ export interface GenerationResult {
   ids: number[];
   tokenNs: bigint[];
   startNs: bigint;
-  prefillDoneNs: bigint;
+  /** null when aborted before the prompt's forward finished. */
+  prefillDoneNs: bigint | null;
   endNs: bigint;
   promptTokens: number;
   stopReason: StopReason;
   firstLogits?: Float32Array;
   /** First token stamp − start; null when no token was generated. */
   ttftMs: number | null;
-  /** Prompt forward done − start. */
-  prefillMs: number;
+  /** Prompt forward done − start; null when it never finished (aborted before or during it). */
+  prefillMs: number | null;
   /** End − start. */
   totalMs: number;
   /** Decode rate: (n − 1) / (last token − first token); null below 2 tokens. */

@@ -65,7 +65,8 @@ export interface AddonGenerationResult {
   /** steady_clock ns, one per generated id. */
   tokenNs: BigInt64Array;
   startNs: bigint;
-  prefillDoneNs: bigint;
+  /** null when aborted before the prompt's forward finished. */
+  prefillDoneNs: bigint | null;
   endNs: bigint;
   promptTokens: number;
   stopReason: 'stop_id' | 'max_new_tokens' | 'aborted';

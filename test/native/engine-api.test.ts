@@ -197,6 +197,7 @@ describe.skipIf(SKIP_NATIVE)('native engine API', () => {
     expect(r.stopReason).toBe('aborted');
     expect(r.ids).toEqual([]);
     expect(r.ttftMs).toBeNull();
+    expect(r.prefillMs).toBeNull();
   });
 
   it('breaking out of the iteration aborts the generation', async () => {

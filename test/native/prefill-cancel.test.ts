@@ -39,6 +39,9 @@ describe.skipIf(SKIP_NATIVE)('cancelling during a long prefill', () => {
     const r = await stream.result;
     expect(r.stopReason).toBe('aborted');
     expect(r.ids).toEqual([]);
+    // The prompt's forward never finished: no prefill time, rather than a partial one.
+    expect(r.prefillDoneNs).toBeNull();
+    expect(r.prefillMs).toBeNull();
     expect(performance.now() - started).toBeLessThan(fullPrefillMs * 0.9 + 50);
   });
 

@@ -41,7 +41,8 @@ export interface GenerateReport {
   prompt_tokens: number;
   load_ms: number;
   ttft_ms: number | null;
-  prefill_ms: number;
+  /** null when the prompt's forward never finished (aborted). */
+  prefill_ms: number | null;
   total_ms: number;
   tokens_per_second: number | null;
   /** Per generated token: its stamp − generation start. */
