@@ -56,11 +56,15 @@ const WORKER_CHILD = `
 import { Worker } from 'node:worker_threads';
 const [scenario, modelDir, arg] = process.argv.slice(2);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const body = (code) => new Worker(\`const addon = require(process.env.AEB_TEST_ADDON);
-const { parentPort } = require('node:worker_threads');
+const body = (code) => new Worker(\`const { parentPort } = require('node:worker_threads');
+parentPort.postMessage('requiring');
+const addon = require(process.env.AEB_TEST_ADDON);
 \${code}\`, { eval: true, workerData: modelDir });
 if (scenario === 'terminate-during-addon-load') {
+  // Timed from the moment the worker starts loading the addon (dlopen of libtorch and Init
+  // take ~0.3-1 s), so the termination lands inside the load on fast and slow machines alike.
   const w = body('');
+  await new Promise((r) => w.once('message', r));
   await sleep(Number(arg));
   await w.terminate();
 } else if (scenario === 'terminate-at-generation-start') {
@@ -69,7 +73,7 @@ if (scenario === 'terminate-during-addon-load') {
   parentPort.postMessage('loaded');
   m.generate([1], { maxNewTokens: 400, stopIds: [] }, () => {});
 });\`);
-    await new Promise((r) => w.once('message', r));
+    await new Promise((r) => w.on('message', (m) => m === 'loaded' && r()));
     await sleep(i % 6);
     await w.terminate();
   }
@@ -155,7 +159,7 @@ describe.skipIf(SKIP_NATIVE)('process lifecycle with the native addon', () => {
   it('terminating a worker thread while it loads the addon leaves the process running', async () => {
     const workerScript = join(fx.root, 'worker-child.mjs');
     await writeFile(workerScript, WORKER_CHILD);
-    for (const delayMs of ['300', '600', '900']) {
+    for (const delayMs of ['20', '150', '400']) {
       const r = await runChild(workerScript, ['terminate-during-addon-load', fx.stories, delayMs]);
       expect({ delayMs, code: r.code, signal: r.signal, stderr: r.stderr }).toEqual({ delayMs, code: 0, signal: null, stderr: '' });
       expect(r.stdout).toBe('survived\n');
