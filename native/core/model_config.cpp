@@ -76,8 +76,9 @@ struct ConfigReader {
 
 // Per-layer sliding windows, as transformers derives them (see ModelConfig::layer_windows).
 // Mistral: sliding_window (null = none) on every layer. Qwen2/Qwen3: only with
-// use_sliding_window; then `layer_types` when given, else layers >= max_window_layers
-// (sliding_window and max_window_layers default to 4096 and 28, as in transformers' configs).
+// use_sliding_window; then the layers `layer_types` names "sliding_attention", else those
+// >= max_window_layers (sliding_window and max_window_layers default to 4096 and 28, as in
+// transformers' configs). `layer_types` is checked whenever present, as transformers does.
 std::vector<int64_t> layer_windows(const ConfigReader& r, const ModelConfig& c) {
   const size_t n = static_cast<size_t>(c.num_layers);
   if (c.architecture == "MistralForCausalLM") {
@@ -85,29 +86,33 @@ std::vector<int64_t> layer_windows(const ConfigReader& r, const ModelConfig& c) 
     return std::vector<int64_t>(n, r.positive_int("sliding_window"));
   }
   if (c.architecture != "Qwen2ForCausalLM" && c.architecture != "Qwen3ForCausalLM") return {};
-  // An absent sliding_window is transformers' default (4096); an explicit null means none.
-  if (!r.bool_or("use_sliding_window", false)) return {};
-  if (r.root.find("sliding_window") != nullptr && r.get("sliding_window") == nullptr) return {};
-  const int64_t window = r.positive_int_or("sliding_window", 4096);
-  std::vector<int64_t> windows(n, 0);
-  if (const json::Value* types = r.get("layer_types")) {
+  std::vector<bool> sliding(n, false);
+  const json::Value* types = r.get("layer_types");
+  if (types != nullptr) {
     if (!types->is_array() || types->items().size() != n)
       r.fail("layer_types", "must be a list with one entry per layer (" + std::to_string(n) + ")");
     for (size_t l = 0; l < n; ++l) {
       const json::Value& t = types->items()[l];
       const std::string kind = t.is_string() ? t.as_string() : "";
-      if (kind == "sliding_attention") windows[l] = window;
-      else if (kind != "full_attention")
+      if (kind != "full_attention" && kind != "sliding_attention")
         r.fail("layer_types", "entry " + std::to_string(l) + " must be \"full_attention\" or \"sliding_attention\"");
+      sliding[l] = kind == "sliding_attention";
     }
-    return windows;
   }
-  int64_t first = 28;
-  if (const json::Value* m = r.get("max_window_layers")) {
-    if (!m->is_integer() || m->as_int() < 0) r.fail("max_window_layers", "must be a non-negative integer");
-    first = m->as_int();
+  if (!r.bool_or("use_sliding_window", false)) return {};
+  // An absent sliding_window is transformers' default (4096); an explicit null means none.
+  if (r.root.find("sliding_window") != nullptr && r.get("sliding_window") == nullptr) return {};
+  const int64_t window = r.positive_int_or("sliding_window", 4096);
+  if (types == nullptr) {
+    int64_t first = 28;
+    if (const json::Value* m = r.get("max_window_layers")) {
+      if (!m->is_integer() || m->as_int() < 0) r.fail("max_window_layers", "must be a non-negative integer");
+      first = m->as_int();
+    }
+    for (size_t l = 0; l < n; ++l) sliding[l] = static_cast<int64_t>(l) >= first;
   }
-  for (size_t l = 0; l < n; ++l) windows[l] = static_cast<int64_t>(l) >= first ? window : 0;
+  std::vector<int64_t> windows(n, 0);
+  for (size_t l = 0; l < n; ++l) windows[l] = sliding[l] ? window : 0;
   return windows;
 }
 

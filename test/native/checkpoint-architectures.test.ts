@@ -88,13 +88,13 @@ function invFreq(cfg: Record<string, any>, D: number): number[] {
 /**
  * The sliding window of each layer, as transformers' configs define it: position i attends to
  * keys j with i - window < j <= i. Mistral: sliding_window on every layer. Qwen2/Qwen3: only
- * with use_sliding_window; the layers layer_types calls "sliding_attention", or else those
- * from max_window_layers on.
+ * with use_sliding_window (sliding_window absent: 4096, null: none); the layers layer_types
+ * calls "sliding_attention", or else those from max_window_layers (default 28) on.
  */
 function layerWindows(architecture: string, cfg: Record<string, any>): (layer: number) => number {
-  const window = typeof cfg.sliding_window === 'number' ? cfg.sliding_window : Infinity;
-  if (architecture === 'MistralForCausalLM') return () => window;
-  if (!cfg.use_sliding_window) return () => Infinity;
+  if (architecture === 'MistralForCausalLM') return () => (typeof cfg.sliding_window === 'number' ? cfg.sliding_window : Infinity);
+  if (!cfg.use_sliding_window || cfg.sliding_window === null) return () => Infinity;
+  const window = cfg.sliding_window ?? 4096; // transformers' default for Qwen2/Qwen3
   if (Array.isArray(cfg.layer_types)) return (l) => (cfg.layer_types[l] === 'sliding_attention' ? window : Infinity);
   const first = cfg.max_window_layers ?? 28;
   return (l) => (l >= first ? window : Infinity);

@@ -186,6 +186,33 @@ describe.skipIf(SKIP_NATIVE)('checkpoint validation', () => {
       await expectCode(await qwenBad({ layer_types: ['full_attention'] }), 'CONFIG_INVALID', /"layer_types" must be a list with one entry per layer \(2\)/);
       await expectCode(await qwenBad({ layer_types: ['full_attention', 'chunked_attention'] }), 'CONFIG_INVALID', /"layer_types" entry 1 must be "full_attention" or "sliding_attention"/);
       await expectCode(await qwenBad({ sliding_window: 0 }), 'CONFIG_INVALID', /"sliding_window" must be a positive integer/);
+      // layer_types is checked even where no window applies, as transformers checks it.
+      await expectCode(await qwenBad({ use_sliding_window: false, layer_types: ['full_attention', 'bogus'] }), 'CONFIG_INVALID', /"layer_types" entry 1/);
+    });
+
+    it("Qwen2's window defaults like transformers': absent sliding_window is 4096, an explicit null is none", async () => {
+      // Same weights, configs that differ only in the window; a 4,200-token prompt so 4096 matters.
+      const prompt = Array.from({ length: 4200 }, (_, i) => (i * 7 + 3) % 32);
+      const firstLogits = async (extra: Record<string, unknown>): Promise<Float32Array> => {
+        const cfg: TinyConfig = { ...TINY_LLAMA, architecture: 'Qwen2ForCausalLM', maxPos: 4300, extraConfig: { max_window_layers: 0, ...extra } };
+        const dir = join(root, `qwen2-default-window-${counter++}`);
+        await mkdir(dir);
+        await writeTinyCheckpoint(dir, cfg, tinyTensors(cfg));
+        const m = await loadModel(dir, { threads: 1, maxSeqLen: 4300 });
+        try {
+          return (await m.generate(prompt, { maxNewTokens: 1, stopIds: [], returnFirstLogits: true }).result).firstLogits!;
+        } finally {
+          m.dispose();
+        }
+      };
+      const maxDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
+      const absent = await firstLogits({ use_sliding_window: true });
+      const explicit4096 = await firstLogits({ use_sliding_window: true, sliding_window: 4096 });
+      const explicitNull = await firstLogits({ use_sliding_window: true, sliding_window: null });
+      const off = await firstLogits({ use_sliding_window: false, sliding_window: 4096 });
+      expect(maxDiff(absent, explicit4096)).toBe(0);
+      expect(maxDiff(explicitNull, off)).toBe(0);
+      expect(maxDiff(absent, off)).toBeGreaterThan(1e-6);
     });
   });
 
