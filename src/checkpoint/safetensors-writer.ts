@@ -2,7 +2,8 @@
 // spaces to 8-byte alignment), then the raw little-endian tensor bytes in header order.
 // Used by the llama2.c converter, the built-in default model and test fixtures.
 import { randomBytes } from 'node:crypto';
-import { open, rename, rm } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
+import { open, realpath, rename, rm, stat } from 'node:fs/promises';
 
 export type SafetensorsDtype = 'F32' | 'F16' | 'BF16';
 
@@ -47,10 +48,24 @@ export function buildSafetensorsHeader(
   return Buffer.concat([prefix, jsonBytes]);
 }
 
+// Partial files being written; removed if the process exits mid-write (process.exit()).
+const partialFiles = new Set<string>();
+let exitCleanupInstalled = false;
+function trackPartial(file: string): void {
+  if (!exitCleanupInstalled) {
+    exitCleanupInstalled = true;
+    process.on('exit', () => {
+      for (const f of partialFiles) rmSync(f, { force: true });
+    });
+  }
+  partialFiles.add(file);
+}
+
 /**
  * Writes tensors to `path` in the order given (streams the data; no full copy in memory). The
- * file is written beside `path` and renamed over it when complete, so a process loading the
- * old file meanwhile keeps reading the old bytes, and nobody ever sees a half-written one.
+ * file is written and flushed beside `path` (beside its target when `path` is a symlink, which
+ * stays one) and renamed over it when complete: a process loading the old file meanwhile keeps
+ * reading the old bytes, and nobody ever sees a half-written one. A replaced file keeps its mode.
  */
 export async function writeSafetensors(
   path: string,
@@ -58,22 +73,35 @@ export async function writeSafetensors(
   metadata: Record<string, string> = {},
 ): Promise<void> {
   const header = buildSafetensorsHeader(tensors, metadata);
-  const partial = `${path}.partial-${process.pid}-${randomBytes(4).toString('hex')}`;
-  const file = await open(partial, 'wx');
   try {
+    const target = await realpath(path).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT') return path;
+      throw e;
+    });
+    const previousMode = await stat(target).then((st) => st.mode & 0o7777, () => undefined);
+    const partial = `${target}.partial-${process.pid}-${randomBytes(4).toString('hex')}`;
+    const file = await open(partial, 'wx');
+    trackPartial(partial);
     try {
-      await file.write(header);
-      for (const t of tensors) {
-        // Typed arrays are little-endian on every platform Node supports for this project (x86-64, arm64).
-        await file.write(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+      try {
+        await file.write(header);
+        for (const t of tensors) {
+          // Typed arrays are little-endian on every platform Node supports for this project (x86-64, arm64).
+          await file.write(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+        }
+        if (previousMode !== undefined) await file.chmod(previousMode);
+        await file.sync();
+      } finally {
+        await file.close();
       }
+      await rename(partial, target);
     } finally {
-      await file.close();
+      partialFiles.delete(partial);
+      await rm(partial, { force: true });
     }
-    await rename(partial, path);
   } catch (e) {
-    await rm(partial, { force: true });
-    throw e;
+    const err = e as NodeJS.ErrnoException;
+    throw Object.assign(new Error(`cannot write ${path}: ${err.message}`, { cause: e }), err.code ? { code: err.code } : {});
   }
 }
 

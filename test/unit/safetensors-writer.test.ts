@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, open, readdir, readFile, rm } from 'node:fs/promises';
+import { chmod, lstat, mkdir, mkdtemp, open, readdir, readFile, rm, stat, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -28,11 +28,26 @@ describe('writeSafetensors', () => {
     expect(await readdir(root)).toEqual(['model.safetensors']);
   });
 
-  it('a write that fails at the end (the target is a directory) removes its partial file', async () => {
+  it('a write that fails at the end (the target is a directory) removes its partial file and names the path', async () => {
     const dir = await mkdtemp(join(root, 'fail-'));
-    await mkdir(join(dir, 'model.safetensors'));
-    await expect(writeSafetensors(join(dir, 'model.safetensors'), [{ name: 'x', dtype: 'F32', shape: [1], data: new Float32Array([1]) }]))
-      .rejects.toMatchObject({ code: expect.stringMatching(/EISDIR|ENOTEMPTY|EEXIST/) });
+    const path = join(dir, 'model.safetensors');
+    await mkdir(path);
+    await expect(writeSafetensors(path, [{ name: 'x', dtype: 'F32', shape: [1], data: new Float32Array([1]) }]))
+      .rejects.toMatchObject({ code: expect.stringMatching(/EISDIR|ENOTEMPTY|EEXIST/), message: expect.stringContaining(`cannot write ${path}: `) });
     expect(await readdir(dir)).toEqual(['model.safetensors']);
+  });
+
+  it('through a symlink the link stays and its target is replaced; a replaced file keeps its mode', async () => {
+    const dir = await mkdtemp(join(root, 'link-'));
+    const real = join(dir, 'real.safetensors');
+    const link = join(dir, 'model.safetensors');
+    await writeSafetensors(real, [{ name: 'a', dtype: 'F32', shape: [1], data: new Float32Array([1]) }]);
+    await chmod(real, 0o640);
+    await symlink(real, link);
+    await writeSafetensors(link, [{ name: 'b', dtype: 'F32', shape: [1], data: new Float32Array([2]) }]);
+    expect((await lstat(link)).isSymbolicLink()).toBe(true);
+    expect(Object.keys(headerOf(await readFile(real)))).toEqual(['b']);
+    expect((await stat(real)).mode & 0o777).toBe(0o640);
+    expect((await readdir(dir)).sort()).toEqual(['model.safetensors', 'real.safetensors']);
   });
 });
