@@ -1,5 +1,5 @@
 // `mkdir -p` that always ends.
-import { mkdir, stat } from 'node:fs/promises';
+import { lstat, mkdir, readlink, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 
 const isMissing = (e: unknown) => {
@@ -15,6 +15,7 @@ const isMissing = (e: unknown) => {
  * that component's error. A file in the way fails with ENOTDIR naming the file.
  */
 export async function makeDirectory(dir: string): Promise<void> {
+  if (dir === '') throw Object.assign(new Error("ENOENT: no such file or directory, mkdir ''"), { code: 'ENOENT', path: '' });
   const missing: string[] = [];
   for (let cur = resolve(dir); ; cur = dirname(cur)) {
     const found = await stat(cur).catch((e: unknown) => {
@@ -34,8 +35,15 @@ export async function makeDirectory(dir: string): Promise<void> {
     try {
       await mkdir(component);
     } catch (e) {
-      // Created meanwhile by someone else: fine when it is a directory.
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || !(await stat(component)).isDirectory()) throw e;
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      // Created meanwhile by someone else (fine when it is a directory), or a symlink whose
+      // target is missing (stat saw nothing, mkdir sees the link).
+      const found = await stat(component).catch(() => null);
+      if (found?.isDirectory()) continue;
+      if ((await lstat(component)).isSymbolicLink()) {
+        throw Object.assign(new Error(`ENOENT: ${component} is a symbolic link to a missing target (${await readlink(component)})`), { code: 'ENOENT', path: component });
+      }
+      throw e;
     }
   }
 }

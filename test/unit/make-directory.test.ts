@@ -1,4 +1,4 @@
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -25,6 +25,15 @@ describe('makeDirectory', () => {
     await writeFile(file, 'x');
     await expect(makeDirectory(join(file, 'sub', 'dir'))).rejects.toMatchObject({ code: 'ENOTDIR', path: file });
     await expect(makeDirectory(file)).rejects.toMatchObject({ code: 'ENOTDIR', path: file });
+  });
+
+  it('a dangling symlink on the way fails naming the link and its missing target; an empty path is refused', async () => {
+    const link = join(root, 'dangling');
+    await symlink(join(root, 'gone'), link);
+    await expect(makeDirectory(join(link, 'results'))).rejects.toMatchObject({
+      code: 'ENOENT', message: `ENOENT: ${link} is a symbolic link to a missing target (${join(root, 'gone')})`,
+    });
+    await expect(makeDirectory('')).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
   // fs.mkdir(..., { recursive: true }) spins forever on this path in Node 20.
