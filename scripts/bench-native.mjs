@@ -38,9 +38,10 @@ const runs = Number(args.runs);
 const maxNewTokens = Number(args.tokens);
 const promptTokens = Number(args['prompt-tokens']);
 const warmup = Number(args.warmup);
-for (const [k, v] of Object.entries({ threads, runs, tokens: maxNewTokens, 'prompt-tokens': promptTokens, warmup })) {
+for (const [k, v] of Object.entries({ threads, runs, tokens: maxNewTokens, 'prompt-tokens': promptTokens })) {
   if (!Number.isInteger(v) || v < 1) throw new Error(`--${k} must be a positive integer`);
 }
+if (!Number.isInteger(warmup) || warmup < 0) throw new Error('--warmup must be a non-negative integer');
 
 async function importDist(rel) {
   const file = join(ROOT, 'dist', rel);

@@ -69,6 +69,9 @@ describe.skipIf(SKIP_NATIVE)('aeb generate / aeb convert', () => {
     await usage({ model: fx.stories, promptIds: [1], raw: true }, /--raw applies to --prompt TEXT only/);
     await usage({ model: fx.stories, prompt: '' }, /--prompt is empty/);
     await usage({ model: fx.stories, prompt: 'Once' }, /--prompt needs the model's tokenizer \(tokenizer.json beside the checkpoint\).*--prompt-ids instead/);
+    await usage({ model: fx.stories, promptIds: [1, 2], maxNewTokens: 100, maxSeqLen: 64, threads: 1 },
+      /^the prompt \(2 tokens\) and --max-new-tokens 100 need 101 positions but the KV cache holds 64: raise --max-seq-len/);
+    expect((await runGenerate({ model: fx.stories, promptIds: [1, 2], maxNewTokens: 62, maxSeqLen: 64, stopIds: [], threads: 1 })).generated_ids).toHaveLength(62);
     // Ids on a model without a tokenizer: no text, no error.
     const r = await runGenerate({ model: fx.stories, promptIds: [1], maxNewTokens: 2, threads: 1 });
     expect(r.text).toBeUndefined();

@@ -23,6 +23,8 @@ export interface GenerateCommandOptions {
   device?: string;
   dtype?: EngineDtype;
   threads?: number;
+  /** KV cache length (prompt + new tokens); default: the engine's (min of the model's limit and 2,048). */
+  maxSeqLen?: number;
 }
 
 /** The --json object (snake_case, milliseconds). */
@@ -117,8 +119,11 @@ async function preparePrompt(modelPath: string, opts: GenerateCommandOptions): P
     pipeline = await textPipeline(modelPath);
   } catch (e) {
     if (!hasText) return { ids: opts.promptIds! };
+    const missing = /ENOENT/.test((e as Error).message);
     throw new CliError(
-      `--prompt needs the model's tokenizer (tokenizer.json beside the checkpoint): ${(e as Error).message}. Give token ids with --prompt-ids instead`,
+      missing
+        ? `--prompt needs the model's tokenizer (tokenizer.json beside the checkpoint): ${(e as Error).message}. Give token ids with --prompt-ids instead`
+        : `--prompt: the model's tokenizer cannot be loaded: ${(e as Error).message}`,
       EXIT.USAGE, { cause: e });
   }
   const decode = (ids: readonly number[]) => pipeline.decode(ids);
@@ -140,6 +145,7 @@ export async function runGenerate(opts: GenerateCommandOptions, warn: (message: 
   if (opts.device !== undefined) load.device = opts.device;
   if (opts.dtype !== undefined) load.dtype = opts.dtype;
   if (opts.threads !== undefined) load.threads = opts.threads;
+  if (opts.maxSeqLen !== undefined) load.maxSeqLen = opts.maxSeqLen;
   let modelPath = opts.model;
   if (modelPath === undefined) {
     modelPath = await (await import('../../models/default-model.js')).ensureDefaultModel();
@@ -167,6 +173,14 @@ export async function runGenerate(opts: GenerateCommandOptions, warn: (message: 
     try {
       r = await model.generate(prompt.ids, gen).result;
     } catch (e) {
+      // The engine's advice names its option; say the flag.
+      if (e instanceof RangeError && /maxSeqLen/.test(e.message)) {
+        const wanted = prompt.ids.length + (gen.maxNewTokens ?? 128) - 1;
+        throw new CliError(
+          `the prompt (${prompt.ids.length} tokens) and --max-new-tokens ${gen.maxNewTokens ?? 128} need ${wanted} positions but the KV cache holds ` +
+            `${model.info.maxSeqLen}: raise --max-seq-len (up to the model's max_position_embeddings) or lower --max-new-tokens`,
+          EXIT.USAGE, { cause: e });
+      }
       throw asCliError(e, EXIT.RUN_FAILED);
     }
     return {
@@ -224,6 +238,7 @@ export function register(program: Command): void {
     .option('--device <device>', 'cpu | cuda | cuda:N (default cpu)')
     .option('--dtype <dtype>', 'compute dtype: auto (default: f32), float32/f32, bfloat16/bf16, float16/f16', dtypeArg)
     .option('--threads <n>', 'CPU threads (default: available cores)', intArg('--threads', 1))
+    .option('--max-seq-len <n>', "KV cache length, prompt + new tokens (default: the model's limit, at most 2048)", intArg('--max-seq-len', 1))
     .option('--json', 'print one JSON object instead of text')
     .action(async (o: GenerateCommandOptions & { json?: boolean }) => {
       const { json, ...opts } = o;
