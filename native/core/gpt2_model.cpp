@@ -99,6 +99,7 @@ Gpt2Config read_gpt2_config(const std::string& dir) {
   c.vocab_size = positive({"vocab_size"}, 0);
   c.hidden = positive({"n_embd", "hidden_size"}, 0);
   c.layers = positive({"n_layer", "num_hidden_layers"}, 0);
+  if (c.layers > kMaxLayers) throw fail("n_layer", "is " + std::to_string(c.layers) + ", implausibly large (at most " + std::to_string(kMaxLayers) + ")");
   c.heads = positive({"n_head", "num_attention_heads"}, 0);
   c.positions = positive({"n_positions", "max_position_embeddings"}, 1024);
   c.inner = positive({"n_inner"}, 4 * c.hidden);

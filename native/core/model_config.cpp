@@ -190,6 +190,7 @@ ModelConfig read_model_config(const std::string& dir) {
   c.hidden_size = r.positive_int("hidden_size");
   c.intermediate_size = r.positive_int("intermediate_size");
   c.num_layers = r.positive_int("num_hidden_layers");
+  if (c.num_layers > kMaxLayers) r.fail("num_hidden_layers", "is " + std::to_string(c.num_layers) + ", implausibly large (at most " + std::to_string(kMaxLayers) + ")");
   c.num_heads = r.positive_int("num_attention_heads");
   c.num_kv_heads = r.positive_int_or("num_key_value_heads", c.num_heads);
   if (c.num_heads % c.num_kv_heads != 0)

@@ -16,6 +16,10 @@ struct RopeScaling {
   double original_max_position_embeddings = 8192;
 };
 
+// More layers than any published model has by an order of magnitude: a config.json beyond it is
+// corrupt, and the loaders would otherwise build per-layer tensor lists until memory runs out.
+constexpr int64_t kMaxLayers = 4096;
+
 struct ModelConfig {
   std::string architecture;
   int64_t vocab_size = 0;

@@ -132,6 +132,9 @@ describe.skipIf(SKIP_NATIVE)('checkpoint validation', () => {
       await expectCode(await withWeights(original, noHidden), 'CONFIG_INVALID', /hidden_size.*missing/);
       await expectCode(await withWeights(original, { ...configJson(TINY_LLAMA), num_key_value_heads: 3 }), 'CONFIG_INVALID', /num_key_value_heads/);
       await expectCode(await withWeights(original, { ...configJson(TINY_LLAMA), vocab_size: -4 }), 'CONFIG_INVALID', /vocab_size/);
+      // Refused before any per-layer work (2^31 layers once ran the machine out of memory).
+      await expectCode(await withWeights(original, { ...configJson(TINY_LLAMA), num_hidden_layers: 2 ** 31 }), 'CONFIG_INVALID',
+        /"num_hidden_layers" is 2147483648, implausibly large \(at most 4096\)/);
       await expectCode(await withWeights(original, { ...configJson(TINY_LLAMA), rope_scaling: { rope_type: 'yarn', factor: 4 } }), 'CONFIG_INVALID', /yarn/);
       await expectCode(await withWeights(original, { ...configJson(TINY_LLAMA), hidden_act: 'gelu' }), 'CONFIG_INVALID', /hidden_act/);
     });

@@ -130,6 +130,7 @@ describe.skipIf(SKIP_NATIVE)('GPT-2 (GPT2LMHeadModel safetensors)', () => {
     },
     { label: 'an unsupported activation', code: 'CONFIG_INVALID', pattern: /activation_function/, opts: { config: { activation_function: 'relu' } } },
     { label: 'a missing n_embd', code: 'CONFIG_INVALID', pattern: /n_embd/, opts: { config: { n_embd: null } } },
+    { label: 'an implausible layer count', code: 'CONFIG_INVALID', pattern: /n_layer.*2147483648, implausibly large \(at most 4096\)/, opts: { config: { n_layer: 2 ** 31 } } },
   ])('rejects $label', async ({ code, pattern, opts }) => {
     const dir = join(root, `bad-${code}-${String(pattern).length}`);
     await writeGpt2Checkpoint(dir, GPT2_TINY, opts as Parameters<typeof writeGpt2Checkpoint>[2]);
