@@ -38,6 +38,9 @@ const BY_NAME: Record<string, ExitCode> = {
   ModelsCsvError: EXIT.USAGE,
   DatasetError: EXIT.USAGE,
   ReasoningValueError: EXIT.USAGE,
+  // The model's own files (tokenizer.json, its chat template) are input like a config.
+  TokenizerLoadError: EXIT.USAGE,
+  ChatTemplateError: EXIT.USAGE,
   RunSetupError: EXIT.RUN_FAILED,
   ResultsFileError: EXIT.RESULTS_FILE,
   CsvFormatError: EXIT.RESULTS_FILE,
