@@ -85,11 +85,22 @@ export class TextTokenizer {
     const controlled = this.config.add_bos_token !== undefined || this.config.add_eos_token !== undefined;
     if (!addSpecial || !controlled) {
       if (text.length === 0 && !addSpecial) return [];
-      return this.impl.encode(text, { add_special_tokens: addSpecial }).ids;
+      return this.checked(text, this.impl.encode(text, { add_special_tokens: addSpecial }).ids);
     }
-    const ids = text.length === 0 ? [] : this.impl.encode(text, { add_special_tokens: false }).ids;
+    const ids = text.length === 0 ? [] : this.checked(text, this.impl.encode(text, { add_special_tokens: false }).ids);
     if (this.config.add_bos_token === true && this.bosId !== undefined) ids.unshift(this.bosId);
     if (this.config.add_eos_token === true && this.eosId !== undefined) ids.push(this.eosId);
+    return ids;
+  }
+
+  /** A tokenizer file whose vocabulary lacks a piece (no unk token) yields null ids: refuse them. */
+  private checked(text: string, ids: number[]): number[] {
+    const bad = ids.findIndex((id) => !Number.isInteger(id) || id < 0);
+    if (bad >= 0) {
+      throw new TokenizerLoadError(
+        `${this.source}: encoding ${JSON.stringify(text.length > 60 ? `${text.slice(0, 60)}…` : text)} gave token ${bad} the id ${String(ids[bad])}: ` +
+          'the vocabulary has no entry for a piece of it and no unknown token');
+    }
     return ids;
   }
 
@@ -142,6 +153,8 @@ export async function readTokenizerConfig(dir: string): Promise<TokenizerConfig>
   return ((await readJson(join(dir, 'tokenizer_config.json'), 'tokenizer_config.json', false)) ?? {}) as TokenizerConfig;
 }
 
+const SUPPORTED_MODEL_TYPES = ['BPE', 'Unigram', 'WordPiece'];
+
 /** Loads `dir/tokenizer.json` (required) with `dir/tokenizer_config.json` (optional). */
 export async function loadTokenizer(dir: string): Promise<TextTokenizer> {
   const path = join(dir, 'tokenizer.json');
@@ -149,6 +162,11 @@ export async function loadTokenizer(dir: string): Promise<TextTokenizer> {
   const config = await readTokenizerConfig(dir);
   if (!json!.model || typeof json!.model !== 'object') {
     throw new TokenizerLoadError(`tokenizer.json at ${path} has no "model" section (is it a Hugging Face fast tokenizer file?)`);
+  }
+  // The models @huggingface/tokenizers implements; it would run any other type as a pass-through.
+  const type = (json!.model as { type?: unknown }).type;
+  if (type !== undefined && !SUPPORTED_MODEL_TYPES.includes(type as string)) {
+    throw new TokenizerLoadError(`tokenizer.json at ${path} has model type ${JSON.stringify(type)}; supported: ${SUPPORTED_MODEL_TYPES.join(', ')}`);
   }
   let impl: Tokenizer;
   try {

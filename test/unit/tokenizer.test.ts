@@ -87,4 +87,20 @@ describe('bos handling from tokenizer_config.json', () => {
     await writeFile(join(dir, 'tokenizer_config.json'), '{oops');
     await expect(loadTokenizer(dir)).rejects.toThrow(/tokenizer_config.json .* is not valid JSON/);
   });
+
+  const bare = { version: '1.0', added_tokens: [], normalizer: null, pre_tokenizer: null, post_processor: null, decoder: null };
+  it('refuses a tokenizer model type the library does not implement (it would pass text through as ids)', async () => {
+    const sub = await mkdtemp(join(dir, 'wordlevel-'));
+    await writeFile(join(sub, 'tokenizer.json'), JSON.stringify({ ...bare, model: { type: 'WordLevel', vocab: { a: 0 }, unk_token: 'a' } }));
+    await expect(loadTokenizer(sub)).rejects.toThrow(/has model type "WordLevel"; supported: BPE, Unigram, WordPiece/);
+  });
+
+  it('refuses to return a missing id when the vocabulary lacks a piece (its unknown token is not in it either)', async () => {
+    const sub = await mkdtemp(join(dir, 'no-unk-'));
+    await writeFile(join(sub, 'tokenizer.json'), JSON.stringify({
+      ...bare, model: { type: 'WordPiece', vocab: { a: 0, b: 1 }, unk_token: '[UNK]', continuing_subword_prefix: '##', max_input_chars_per_word: 100 },
+    }));
+    const tok = await loadTokenizer(sub);
+    expect(() => tok.encode('abc')).toThrow(/encoding "abc" gave token 0 the id undefined: the vocabulary has no entry for a piece of it/);
+  });
 });
