@@ -32,7 +32,13 @@
         "<!@(node scripts/locate-torch.mjs --gyp cflags)"
       ],
       "ldflags": ["<!@(node scripts/locate-torch.mjs --gyp ldflags)"],
-      "libraries": ["<!@(node scripts/locate-torch.mjs --gyp libraries)", "-ldl", "-lpthread"]
+      "libraries": ["<!@(node scripts/locate-torch.mjs --gyp libraries)", "-ldl", "-lpthread"],
+      "conditions": [
+        ["<!(node -p \"require('fs').existsSync('/usr/include/zlib.h') ? 1 : 0\")==1", {
+          "defines": ["AEB_HAVE_ZLIB"],
+          "libraries": ["-lz"]
+        }]
+      ]
     }
   ]
 }

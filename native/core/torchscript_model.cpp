@@ -16,6 +16,7 @@
 #include "json.h"
 #include "model_config.h"
 #include "step_model.h"
+#include "zip_integrity.h"
 
 namespace aeb {
 
@@ -267,6 +268,7 @@ std::unique_ptr<Model> load_torchscript_model(const LoadOptions& options) {
     set_intraop_threads(threads);
     c10::NoGradGuard no_grad;
     torch::jit::Module module;
+    check_zip_integrity(path);
     try {
       module = torch::jit::load(path, device);
     } catch (const c10::Error& e) {

@@ -1,7 +1,7 @@
 // TorchScript models through loadModel(path): the real stories260K weights re-expressed as
 // TorchScript in both supported export shapes must reproduce llama2.c's reference ids and the
 // native Llama path; unsupported shapes, bad files and sidecar metadata are reported clearly.
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -185,6 +185,34 @@ describe.skipIf(SKIP_NATIVE)('TorchScript models (stories260K weights)', () => {
     await expect(loadModel(bare)).rejects.toMatchObject({ code: 'CONFIG_INVALID', message: expect.stringMatching(/maxSeqLen/) });
     writeFileSync(`${bare}.json`, '{"max_seq_len": 64,}');
     await expect(loadModel(bare)).rejects.toMatchObject({ code: 'CONFIG_INVALID', message: expect.stringContaining('model.pt.json') });
+  });
+
+  // libtorch does not verify an archive's checksums and its parser crashed (SIGSEGV) on corrupt
+  // code/debug records: the loader checks every entry but the tensor storages first.
+  it('refuses an archive whose code entry was corrupted, naming the entry, before libtorch parses it', async () => {
+    const file = join(root, 'flipped.pt');
+    torchScriptAddon().saveTorchScriptModule({ source: llamaSource(shape, 'full-recompute'), parameters: params, path: file });
+    const bytes = readFileSync(file);
+    // A code entry's central-directory record gives its size and local header; its data follows
+    // the 30-byte local header, the name and the extra field.
+    let name = bytes.indexOf('/code/__torch__/');
+    let central = -1;
+    while (name >= 0 && central < 0) {
+      const start = bytes.lastIndexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]), name);
+      if (start >= 0 && start + 46 <= name && name < start + 46 + bytes.readUInt16LE(start + 28)) central = start;
+      else name = bytes.indexOf('/code/__torch__/', name + 1);
+    }
+    expect(central).toBeGreaterThan(0);
+    const size = bytes.readUInt32LE(central + 20);
+    const header = bytes.readUInt32LE(central + 42);
+    const data = header + 30 + bytes.readUInt16LE(header + 26) + bytes.readUInt16LE(header + 28);
+    expect(size).toBeGreaterThan(8);
+    bytes[data + Math.floor(size / 2)]! ^= 0x55;
+    writeFileSync(file, bytes);
+    await expect(loadModel(file, { maxSeqLen: 8 })).rejects.toMatchObject({
+      code: 'TORCHSCRIPT_INVALID',
+      message: expect.stringMatching(/is a corrupt zip archive: entry '[^']*code\/__torch__\/[^']*' (fails its CRC-32 check|does not inflate)/),
+    });
   });
 
   it('saveTorchScriptModule validates its arguments', () => {
