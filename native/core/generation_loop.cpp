@@ -10,7 +10,9 @@
 #include <torch/version.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <limits>
 #include <cstring>
 #include <set>
 #include <thread>
@@ -41,8 +43,10 @@ void validate(const GenerateOptions& o, const ModelInfo& info) {
 }
 
 // Copies [vocab] logits to host f32. The device → host copy synchronises the device, so the
-// step's work is finished when this returns.
-void to_host(const at::Tensor& logits, int64_t vocab, std::vector<float>& out) {
+// step's work is finished when this returns. NaN or +inf logits, or no finite one, would be
+// sampled as an arbitrary id (argmax and sorts are meaningless on them): refused, naming the
+// step (0 = the prompt's last position). -inf alone is a mask and stays allowed.
+void to_host(const at::Tensor& logits, int64_t vocab, std::vector<float>& out, int64_t step) {
   if (!logits.defined() || logits.numel() != vocab)
     throw EngineError("MODEL_OUTPUT_INVALID", "the model returned " +
                                                   (logits.defined() ? std::to_string(logits.numel()) : std::string("no")) +
@@ -50,6 +54,20 @@ void to_host(const at::Tensor& logits, int64_t vocab, std::vector<float>& out) {
   at::Tensor host = logits.reshape({vocab}).to(at::kCPU, at::kFloat).contiguous();
   out.resize(static_cast<size_t>(vocab));
   std::memcpy(out.data(), host.data_ptr<float>(), sizeof(float) * static_cast<size_t>(vocab));
+  bool bad = false, any_finite = false;
+  for (float v : out) {
+    bad |= !(v <= std::numeric_limits<float>::max()) && v != -std::numeric_limits<float>::infinity();  // NaN, +inf
+    any_finite |= std::isfinite(v);
+  }
+  if (bad || !any_finite) {
+    size_t i = 0;
+    while (i < out.size() && !(std::isnan(out[i]) || out[i] == std::numeric_limits<float>::infinity())) ++i;
+    throw EngineError("MODEL_OUTPUT_INVALID",
+                      "the model's logits at step " + std::to_string(step) + (step == 0 ? " (the prompt's last position)" : "") +
+                          (bad ? " contain " + std::string(std::isnan(out[i]) ? "NaN" : "+inf") + " (token id " + std::to_string(i) + ")"
+                               : " are all -inf") +
+                          ": the weights or the computation in this dtype are broken, and sampling them would be arbitrary");
+  }
 }
 
 // Shows the generation's cancel flag to the model for the prefill only.
@@ -96,7 +114,7 @@ GenerationResult run_generation(StepModel& model, const GenerateOptions& options
     model.reset();
     try {
       CancelFlagScope scope(model, cancel);
-      to_host(model.prefill(options.prompt_ids), info.vocab_size, logits);
+      to_host(model.prefill(options.prompt_ids), info.vocab_size, logits, 0);
     } catch (const PrefillCancelled&) {
       result.stop_reason = "aborted";
       result.end_ns = steady_now_ns();
@@ -124,7 +142,7 @@ GenerationResult run_generation(StepModel& model, const GenerateOptions& options
         result.stop_reason = "aborted";
         break;
       }
-      to_host(model.decode(id), info.vocab_size, logits);
+      to_host(model.decode(id), info.vocab_size, logits, index + 1);
     }
   } catch (const c10::Error& e) {
     throw EngineError("TORCH_ERROR", std::string("generate: ") + e.what_without_backtrace());

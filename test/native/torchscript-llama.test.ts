@@ -215,6 +215,28 @@ describe.skipIf(SKIP_NATIVE)('TorchScript models (stories260K weights)', () => {
     });
   });
 
+  it('NaN or +inf logits fail the generation naming the step, instead of being sampled as some id', async () => {
+    const cases: [string, string, RegExp][] = [
+      ['nan', 'x * float("nan")', /logits at step 0 \(the prompt's last position\) contain NaN \(token id 0\)/],
+      ['inf', 'x + float("inf")', /logits at step 0 \(the prompt's last position\) contain \+inf/],
+      ['ninf', 'x - float("inf")', /logits at step 0 \(the prompt's last position\) are all -inf/],
+    ];
+    for (const [name, expr, message] of cases) {
+      const file = join(root, `${name}.pt`);
+      torchScriptAddon().saveTorchScriptModule({
+        source: `def forward(self, input_ids: Tensor) -> Tensor:\n    x = self.w.index_select(0, input_ids[0]).unsqueeze(0)\n    return ${expr}\n`,
+        parameters: { w: { data: new Float32Array(32 * 8).fill(0.5), shape: [32, 8] } }, path: file,
+      });
+      const model = await loadModel(file, { maxSeqLen: 16, threads: 1 });
+      try {
+        await expect(model.generate([1, 2], { maxNewTokens: 4, temperature: 1, seed: 1 }).result)
+          .rejects.toMatchObject({ code: 'MODEL_OUTPUT_INVALID', message: expect.stringMatching(message) });
+      } finally {
+        model.dispose();
+      }
+    }
+  });
+
   it('saveTorchScriptModule validates its arguments', () => {
     const addon = torchScriptAddon();
     const path = join(root, 'x.pt');
