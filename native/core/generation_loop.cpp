@@ -148,6 +148,11 @@ GenerationResult run_generation(StepModel& model, const GenerateOptions& options
     throw EngineError("TORCH_ERROR", std::string("generate: ") + e.what_without_backtrace());
   } catch (const std::bad_alloc&) {
     throw EngineError("OUT_OF_MEMORY", "generate: out of memory");
+  } catch (const EngineError&) {
+    throw;
+  } catch (const std::exception& e) {
+    // A TorchScript forward that raises (torch::jit::JITException) is not a c10::Error.
+    throw EngineError("MODEL_FORWARD_FAILED", std::string("generate: the model's forward failed: ") + e.what());
   }
   result.end_ns = steady_now_ns();
   return result;

@@ -1,4 +1,6 @@
 #include "torchscript_model.h"
+
+#include <sys/stat.h>
 #include "cpu_threads.h"
 
 #include <ATen/Parallel.h>
@@ -257,7 +259,12 @@ std::unique_ptr<Model> load_torchscript_model(const LoadOptions& options) {
   const std::string& path = options.path;
   if (path.empty()) throw EngineError("INVALID_ARGUMENT", "load_model: path is empty");
   if (options.max_seq_len < 0) throw EngineError("INVALID_ARGUMENT", "max_seq_len must be >= 0");
-  if (!file_exists(path)) throw EngineError("FILE_NOT_FOUND", "TorchScript file " + path + " does not exist");
+  if (!file_exists(path)) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0)
+      throw EngineError("FILE_UNREADABLE", "TorchScript file " + path + " is not a regular file" + (S_ISDIR(st.st_mode) ? " (a directory)" : ""));
+    throw EngineError("FILE_NOT_FOUND", "TorchScript file " + path + " does not exist");
+  }
   const int threads = resolve_threads(options.threads);
   const at::Device device = resolve_device(options.device);
   const at::ScalarType dtype = resolve_dtype(options.dtype, device);
@@ -301,6 +308,7 @@ std::unique_ptr<Model> load_torchscript_model(const LoadOptions& options) {
       c10::InferenceMode guard;
       model->reset();
       vocab = model->prefill({0}).numel();
+      if (vocab == 0) throw EngineError("MODEL_OUTPUT_INVALID", path + ": forward returned no logits per position (vocabulary of 0)");
       layers = model->cache_layers();
       model->reset();
     }

@@ -237,6 +237,27 @@ describe.skipIf(SKIP_NATIVE)('TorchScript models (stories260K weights)', () => {
     }
   });
 
+  it('a directory named *.pt, a forward with no logits and a forward that raises each get their own code', async () => {
+    await mkdir(join(root, 'dir.pt'));
+    await expect(loadModel(join(root, 'dir.pt'))).rejects.toMatchObject({ code: 'FILE_UNREADABLE', message: expect.stringMatching(/dir\.pt is not a regular file \(a directory\)/) });
+    const w = { w: { data: new Float32Array(32 * 8).fill(0.5), shape: [32, 8] } };
+    const select = 'def forward(self, input_ids: Tensor) -> Tensor:\n    x = self.w.index_select(0, input_ids[0]).unsqueeze(0)\n';
+    const empty = join(root, 'no-logits.pt');
+    torchScriptAddon().saveTorchScriptModule({ source: `${select}    return x[:, :, 0:0]\n`, parameters: w, path: empty });
+    await expect(loadModel(empty, { maxSeqLen: 16 })).rejects.toMatchObject({ code: 'MODEL_OUTPUT_INVALID', message: expect.stringMatching(/vocabulary of 0/) });
+    const raising = join(root, 'raising.pt');
+    torchScriptAddon().saveTorchScriptModule({
+      source: `${select}    assert int(input_ids.size(1)) < 2, "two tokens are too many"\n    return x\n`, parameters: w, path: raising,
+    });
+    const model = await loadModel(raising, { maxSeqLen: 16, threads: 1 });
+    try {
+      await expect(model.generate([1, 2], { maxNewTokens: 2 }).result)
+        .rejects.toMatchObject({ code: 'MODEL_FORWARD_FAILED', message: expect.stringMatching(/the model's forward failed: [\s\S]*two tokens are too many/) });
+    } finally {
+      model.dispose();
+    }
+  });
+
   it('saveTorchScriptModule validates its arguments', () => {
     const addon = torchScriptAddon();
     const path = join(root, 'x.pt');
