@@ -6,6 +6,7 @@
 // rotate-half convention computes the same function: new row h*d + p*d/2 + i = old row h*d + 2i + p.
 import { open, writeFile } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
+import { totalmem } from 'node:os';
 import { join } from 'node:path';
 
 import { writeSafetensors, type TensorToWrite } from '../checkpoint/safetensors-writer.js';
@@ -130,7 +131,9 @@ export async function convertLlama2c(inPath: string, outDir: string): Promise<Co
     throw new Llama2cFormatError(`${inPath}: cannot open (${e.code ?? e.message})`);
   }
   try {
-    const size = (await file.stat()).size;
+    const stats = await file.stat();
+    if (!stats.isFile()) throw new Llama2cFormatError(`${inPath}: not a regular file${stats.isDirectory() ? ' (a directory)' : ''}`);
+    const size = stats.size;
     const headerBuf = Buffer.alloc(HEADER_BYTES);
     await file.read(headerBuf, 0, Math.min(HEADER_BYTES, size), 0);
     const header = parseLlama2cHeader(headerBuf.subarray(0, Math.min(HEADER_BYTES, size)), inPath);
@@ -142,6 +145,11 @@ export async function convertLlama2c(inPath: string, outDir: string): Promise<Co
           `${header.sharedClassifier ? 'shared' : 'separate'} classifier) must be exactly ${expected} bytes`,
       );
     }
+    // The conversion holds every weight in memory once (then streams it out).
+    if (expected > totalmem() * 0.8) {
+      throw new Llama2cFormatError(
+        `${inPath}: converting needs its ${(expected / 2 ** 30).toFixed(1)} GiB in memory; this machine has ${(totalmem() / 2 ** 30).toFixed(1)} GiB`);
+    }
     const data = new Map<string, Float32Array>();
     let offset = HEADER_BYTES;
     for (const s of sections) {
@@ -151,9 +159,10 @@ export async function convertLlama2c(inPath: string, outDir: string): Promise<Co
     const tensors = toHfTensors(header, data);
     await makeDirectory(outDir);
     const files = ['config.json', 'generation_config.json', 'model.safetensors'];
-    await writeFile(join(outDir, 'config.json'), JSON.stringify(hfConfig(header), null, 2) + '\n');
-    await writeFile(join(outDir, 'generation_config.json'), JSON.stringify({ bos_token_id: 1, eos_token_id: 2 }, null, 2) + '\n');
+    // Weights first: a failed conversion leaves no config.json that would make OUT look loadable.
     await writeSafetensors(join(outDir, 'model.safetensors'), tensors, { format: 'pt', source: 'llama2.c' });
+    await writeFile(join(outDir, 'generation_config.json'), JSON.stringify({ bos_token_id: 1, eos_token_id: 2 }, null, 2) + '\n');
+    await writeFile(join(outDir, 'config.json'), JSON.stringify(hfConfig(header), null, 2) + '\n');
     const parameters = tensors.reduce((a, t) => a + t.data.length, 0);
     return { header, parameters, files: files.map((f) => join(outDir, f)) };
   } finally {

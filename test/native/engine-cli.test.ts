@@ -85,6 +85,9 @@ describe.skipIf(SKIP_NATIVE)('aeb generate / aeb convert', () => {
     const err = await runConvertLlama2c(join(out, 'config.json'), join(fx.root, 'x')).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CliError);
     expect((err as CliError).exitCode).toBe(2);
+    // A directory as input is named as the input's problem, not the output's.
+    const dirIn = await runConvertLlama2c(out, join(fx.root, 'y')).catch((e: unknown) => e);
+    expect(dirIn).toMatchObject({ exitCode: 2, message: `${out}: not a regular file (a directory)` });
   });
 
   it.skipIf(!existsSync(CLI))('the built CLI prints one JSON object with the timings', () => {
