@@ -26,7 +26,7 @@ uint64_t le(const uint8_t* p, int bytes) {
   return v;
 }
 
-uint32_t crc32(uint32_t crc, const uint8_t* p, size_t n) {
+uint32_t crc32_of(const uint8_t* p, size_t n) {
   static const std::array<uint32_t, 256> table = [] {
     std::array<uint32_t, 256> t{};
     for (uint32_t i = 0; i < 256; ++i) {
@@ -36,7 +36,7 @@ uint32_t crc32(uint32_t crc, const uint8_t* p, size_t n) {
     }
     return t;
   }();
-  crc = ~crc;
+  uint32_t crc = 0xFFFFFFFFu;
   for (size_t i = 0; i < n; ++i) crc = table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
   return ~crc;
 }
@@ -160,7 +160,7 @@ void check_zip_integrity(const std::string& path) {
     const uint64_t data = local + 30 + le(header.data() + 26, 2) + le(header.data() + 28, 2);
     std::vector<uint8_t> bytes;
     if (!entry_contents(zip, name, method, zip.read(data, compressed, "an entry's data"), uncompressed, bytes)) continue;
-    const uint32_t got = crc32(0, bytes.data(), bytes.size());
+    const uint32_t got = crc32_of(bytes.data(), bytes.size());
     if (got != crc) {
       char text[64];
       std::snprintf(text, sizeof text, " (stored 0x%08llx, computed 0x%08x)", static_cast<unsigned long long>(crc), got);
