@@ -2,7 +2,7 @@
 // napi.h. The N-API layer (native/binding) converts JS values into these plain structs on the
 // main thread and calls Model::generate on a dedicated thread per model.
 //
-// Ownership: a Model owns its weights, KV cache and any memory-mapped checkpoint files.
+// Ownership: a Model owns its weights and KV cache; checkpoint files are open only while loading.
 // Thread-safety: one generate() at a time per Model (the binding serialises calls);
 // different Models may generate concurrently.
 #pragma once
