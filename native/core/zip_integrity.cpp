@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <utility>
 #include <cstdint>
 #include <vector>
 
@@ -74,10 +75,10 @@ constexpr uint64_t kMaxCheckedEntry = uint64_t{64} << 20;
 
 // The entry's bytes as stored (method 0) or inflated (method 8, raw deflate); false when this
 // build cannot read the method (no zlib), so the entry is left to libtorch.
-bool entry_contents(const ZipReader& zip, const std::string& name, uint64_t method, const std::vector<uint8_t>& raw,
+bool entry_contents(const ZipReader& zip, const std::string& name, uint64_t method, std::vector<uint8_t> raw,
                     uint64_t uncompressed, std::vector<uint8_t>& out) {
   if (method == 0) {
-    out = raw;
+    out = std::move(raw);
     return true;
   }
 #ifdef AEB_HAVE_ZLIB

@@ -2,6 +2,9 @@
 // option, before anything reaches native code. Pure (no addon), so unit-testable.
 import type { GenerateOptions, LoadOptions } from './types.js';
 
+/** The engine's generation budget when options.maxNewTokens is absent (native/core/engine.h). */
+export const DEFAULT_MAX_NEW_TOKENS = 128;
+
 export class EngineArgumentError extends TypeError {
   readonly code = 'INVALID_ARGUMENT';
 }
@@ -103,13 +106,13 @@ export function validateGenerateArgs(
   const out: GenerateOptions = {};
   if (o.maxNewTokens !== undefined) out.maxNewTokens = checkInt(o.maxNewTokens, 'options.maxNewTokens', 1, 2 ** 31 - 1);
   if (o.minNewTokens !== undefined) out.minNewTokens = checkInt(o.minNewTokens, 'options.minNewTokens', 0, 2 ** 31 - 1);
-  if (out.minNewTokens !== undefined && out.minNewTokens > (out.maxNewTokens ?? 128)) {
-    throw new EngineRangeError(`options.minNewTokens (${out.minNewTokens}) exceeds options.maxNewTokens (${out.maxNewTokens ?? 128})`);
+  if (out.minNewTokens !== undefined && out.minNewTokens > (out.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS)) {
+    throw new EngineRangeError(`options.minNewTokens (${out.minNewTokens}) exceeds options.maxNewTokens (${out.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS})`);
   }
-  if (ids.length + (out.maxNewTokens ?? 128) - 1 > model.maxSeqLen) {
+  if (ids.length + (out.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS) - 1 > model.maxSeqLen) {
     // The KV cache holds the prompt and every generated token but the last; fail before any work.
     throw new EngineRangeError(
-      `prompt (${ids.length} tokens) + maxNewTokens (${out.maxNewTokens ?? 128}) - 1 exceeds the model's maxSeqLen ${model.maxSeqLen}; load with a larger maxSeqLen or lower maxNewTokens`,
+      `prompt (${ids.length} tokens) + maxNewTokens (${out.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS}) - 1 exceeds the model's maxSeqLen ${model.maxSeqLen}; load with a larger maxSeqLen or lower maxNewTokens`,
     );
   }
   if (o.stopIds !== undefined) out.stopIds = checkIds(o.stopIds, 'options.stopIds', model.vocabSize, true);

@@ -2,6 +2,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { parseDtype, type EngineDtype } from '../../config/dtype.js';
 import { loadModel, type GenerateOptions, type GenerationResult, type LoadOptions } from '../../engine/index.js';
+import { DEFAULT_MAX_NEW_TOKENS } from '../../engine/validate.js';
 import { CliError, EXIT } from '../errors.js';
 import { printJsonLine, writeStdout } from '../output.js';
 import { assertNativeModelPath, DEFAULT_MODEL_NOTICE, textPipeline } from '../wiring.js';
@@ -175,9 +176,9 @@ export async function runGenerate(opts: GenerateCommandOptions, warn: (message: 
     } catch (e) {
       // The engine's advice names its option; say the flag.
       if (e instanceof RangeError && /maxSeqLen/.test(e.message)) {
-        const wanted = prompt.ids.length + (gen.maxNewTokens ?? 128) - 1;
+        const budget = gen.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS;
         throw new CliError(
-          `the prompt (${prompt.ids.length} tokens) and --max-new-tokens ${gen.maxNewTokens ?? 128} need ${wanted} positions but the KV cache holds ` +
+          `the prompt (${prompt.ids.length} tokens) and --max-new-tokens ${budget} need ${prompt.ids.length + budget - 1} positions but the KV cache holds ` +
             `${model.info.maxSeqLen}: raise --max-seq-len (up to the model's max_position_embeddings) or lower --max-new-tokens`,
           EXIT.USAGE, { cause: e });
       }
