@@ -9,6 +9,7 @@
 //   node scripts/bench-native.mjs [--device cpu|cuda[:N]] [--threads N] [--runs 5]
 //     [--tokens 128] [--models stories,synthetic] [--dtypes f32,bf16] [--cache DIR]
 //     [--bandwidth-gbps X]   (limit for devices the probe cannot measure, e.g. GPU HBM)
+//     [--floor-seconds 1]    (machine-floor probe before the models, scripts/machine-floor.mjs; 0 skips)
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -31,6 +32,7 @@ const { values: args } = parseArgs({
     'bandwidth-gbps': { type: 'string' },
     'prompt-tokens': { type: 'string', default: '16' },
     warmup: { type: 'string', default: '3' },
+    'floor-seconds': { type: 'string', default: '1' },
   },
 });
 const threads = Number(args.threads);
@@ -42,6 +44,8 @@ for (const [k, v] of Object.entries({ threads, runs, tokens: maxNewTokens, 'prom
   if (!Number.isInteger(v) || v < 1) throw new Error(`--${k} must be a positive integer`);
 }
 if (!Number.isInteger(warmup) || warmup < 0) throw new Error('--warmup must be a non-negative integer');
+const floorSeconds = Number(args['floor-seconds']);
+if (!(floorSeconds >= 0 && floorSeconds <= 60)) throw new Error('--floor-seconds must be a number of seconds in [0, 60] (0 skips the machine-floor probe)');
 
 async function importDist(rel) {
   const file = join(ROOT, 'dist', rel);
@@ -57,6 +61,7 @@ const { loadModel } = await importDist('engine/index.js');
 const { writeSyntheticLlama, LLAMA_100M, syntheticParameterCount } = await importDist('engine/synthetic-llama.js');
 const { convertLlama2c } = await importDist('convert/llama2c.js');
 const { holdEventLoopHot } = await importDist('engine/busy-poll.js');
+const { measureMachineFloor, describeMachineFloor } = await import('./machine-floor.mjs');
 const addon = loadAddon();
 
 // ---- models (generated once into the cache dir) ---------------------------------------------
@@ -205,6 +210,8 @@ async function benchOne(modelName, dir, dtype, bandwidthGBps) {
 
 // ---- main ------------------------------------------------------------------------------------------
 const runtime = addon.runtimeInfo();
+// Two spinners: a delivery crosses two threads (decode thread, JS thread), each can lose its CPU.
+const floor = floorSeconds > 0 ? await measureMachineFloor({ seconds: floorSeconds, threads: 2 }) : null;
 let bandwidth = null;
 if (args['bandwidth-gbps']) {
   bandwidth = { bestGBps: Number(args['bandwidth-gbps']), source: '--bandwidth-gbps' };
@@ -245,6 +252,7 @@ const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => String(row[i]
 const line = (row) => row.map((c, i) => String(c ?? '').padEnd(widths[i])).join('  ');
 process.stdout.write(`\nnative engine benchmark — torch ${runtime.torchVersion}, ${args.device}, ${threads} threads, BLAS: ${runtime.blas.split(' (')[0]}\n`);
 process.stdout.write(`memory-read bandwidth: ${bandwidth ? `${fmt(bandwidth.bestGBps, 2)} GB/s (${bandwidth.source})` : 'not measured (pass --bandwidth-gbps for this device)'}\n`);
+if (floor) process.stdout.write(`${describeMachineFloor(floor)}\n`);
 process.stdout.write(`${maxNewTokens} new tokens after a ${promptTokens}-token prompt, median of ${runs} runs; cb = native callback (>${LATE_US}µs: share of late deliveries; late in GC: share of those whose wait overlapped a V8 GC pause), iter = engine AsyncIterable, busy = callback with the event loop kept polling (busyPoll)\n\n`);
 process.stdout.write(`${rows.map(line).join('\n')}\n\n`);
-process.stdout.write(`${JSON.stringify({ bench: 'native', at: new Date().toISOString(), device: args.device, threads, torch: runtime.torchVersion, blas: runtime.blas, bandwidth, syntheticParameters: syntheticParameterCount(LLAMA_100M), results })}\n`);
+process.stdout.write(`${JSON.stringify({ bench: 'native', at: new Date().toISOString(), device: args.device, threads, torch: runtime.torchVersion, blas: runtime.blas, bandwidth, machineFloor: floor, syntheticParameters: syntheticParameterCount(LLAMA_100M), results })}\n`);

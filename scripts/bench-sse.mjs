@@ -8,6 +8,8 @@
 // CLOCK_MONOTONIC (process.hrtime.bigint()), so the stamps compare.
 //
 // Usage: npm run build && npm run bench:sse [-- --json out.json] [--quick] [--aeb-only] [--emulator-nice N]
+//        [--levels 1,256,1024]           (concurrency levels to measure; default all three)
+//        [--no-parse]                    (skip the parse-throughput part)
 //        [--socket-thread worker,main]   (our client's socket placements to measure; default both)
 //        [--server lean|emulator]        (stand-in server: raw-net bench server (default) or the test emulator)
 //        [--pin]                         (server on the last CPU, this process on the others (taskset): a
@@ -445,11 +447,19 @@ async function main() {
   const sdkStreaming = await import('openai/core/streaming');
 
   // Aggregate chunk rate kept near what a loaded server emits (ITL grows with concurrency).
-  const levels = [
+  const allLevels = [
     { concurrency: 1, requests: quick ? 30 : 200, tokens: 8, itlMs: 10, firstMs: [5, 20] },
     { concurrency: 256, requests: quick ? 256 : 1024, tokens: 16, itlMs: 25, firstMs: [10, 100] },
     { concurrency: 1024, requests: quick ? 1024 : 3072, tokens: 16, itlMs: 50, firstMs: [20, 200] },
   ];
+  const levelsIdx = args.indexOf('--levels');
+  const wanted = levelsIdx >= 0 ? String(args[levelsIdx + 1]).split(',').map(Number) : allLevels.map((l) => l.concurrency);
+  const unknown = wanted.filter((c) => !allLevels.some((l) => l.concurrency === c));
+  if (unknown.length) {
+    console.error(`bench-sse: --levels takes concurrencies from ${allLevels.map((l) => l.concurrency).join(',')} (got ${args[levelsIdx + 1]})`);
+    process.exit(2);
+  }
+  const levels = allLevels.filter((l) => wanted.includes(l.concurrency));
   const started = Date.now();
   const loadBefore = loadavg();
   const idleLoopDelayMs = await idleProbe(2_000);
@@ -475,7 +485,7 @@ async function main() {
     child.stdin.end();
     child.kill('SIGTERM');
   }
-  const parse = await parseThroughput(lib, sdkStreaming, quick ? 50_000 : 200_000);
+  const parse = args.includes('--no-parse') ? {} : await parseThroughput(lib, sdkStreaming, quick ? 50_000 : 200_000);
 
   const f = (x, d = 3) => (x === null || x === undefined ? '—' : x.toFixed(d));
   const where = pinned ? `, pinned: server on CPU ${pinned.server}, client on CPU ${pinned.client}` : '';
@@ -488,7 +498,7 @@ async function main() {
       `${r.client.padEnd(18)} ${String(r.concurrency).padStart(5)} ${String(r.requests).padStart(5)} ${String(r.failed).padStart(5)} ${f(a.p50).padStart(8)} ${f(a.p90).padStart(8)} ${f(a.p99).padStart(8)} ${f(a.max).padStart(8)} ${f(r.eventLoopDelayP99Ms, 2).padStart(12)} ${String(r.chunksPerS).padStart(9)} ${f(r.cpuUsPerChunk, 1).padStart(13)} ${`${pct(r.mainCpuShare)}/${pct(r.runQueueWaitShare)}`.padStart(14)} ${`${pct(r.socketThreadCpuShare)}/${pct(r.socketThreadWaitShare)}`.padStart(17)} ${pct(r.emulatorCpuShare).padStart(13)} ${String(r.lateSamples).padStart(9)} (${String(r.lateDuringGc).padStart(4)}, ${String(r.lateFlagged).padStart(4)})   ${`${r.gcPauses.count}/${f(r.gcPauses.maxMs, 1)}`.padEnd(11)} ${f(r.clientAddedAfterFlushMs.p50)}/${f(r.clientAddedAfterFlushMs.p99)}  ${f(r.emulatorWriteMs.p99)}  ${f(r.stampSlackMs.p50)}/${f(r.stampSlackMs.p99)}`,
     );
   }
-  console.log(`\nSSE events parsed per second, one core (${f(parse.payloadMiB, 1)} MiB of vLLM chunks in ${parse.readSizeKiB} KiB reads, best and median of ${PARSE_RUNS})`);
+  if (parse.payloadMiB !== undefined) console.log(`\nSSE events parsed per second, one core (${f(parse.payloadMiB, 1)} MiB of vLLM chunks in ${parse.readSizeKiB} KiB reads, best and median of ${PARSE_RUNS})`);
   for (const [k, v] of Object.entries(parse)) {
     if (typeof v === 'object') console.log(`${k.padEnd(50)} ${String(v.eventsPerS).padStart(10)} events/s best, ${String(v.medianEventsPerS).padStart(10)} median`);
   }
