@@ -190,10 +190,17 @@ function schedShares(a, b, wallS) {
 // samples whose [server write, client stamp] window overlaps a GC pause are counted apart; the
 // main thread's run-queue wait (runnable but preempted) shows CPU contention on the machine.
 const LATE_MS = 1;
+const warmupIdx = process.argv.indexOf('--warmup-rounds');
+const WARMUP_ROUNDS = warmupIdx >= 0 ? Number(process.argv[warmupIdx + 1]) : 1;
+if (!Number.isInteger(WARMUP_ROUNDS) || WARMUP_ROUNDS < 1) {
+  console.error(`bench-sse: --warmup-rounds takes a positive integer (got ${process.argv[warmupIdx + 1]})`);
+  process.exit(2);
+}
 
 async function measureLevel(lib, name, level, placement, oneRequest) {
   // Warm-up round: opens the connections (excluded, as the runner excludes warmup requests).
-  await pool(level.concurrency, level.concurrency, (i) => oneRequest(i));
+  // WARMUP_ROUNDS > 1 also lets the heap reach its steady size before the measured phase.
+  await pool(level.concurrency * WARMUP_ROUNDS, level.concurrency, (i) => oneRequest(i));
   const added = [];
   const slack = [];
   const afterFlush = [];
@@ -463,6 +470,9 @@ async function main() {
   const started = Date.now();
   const loadBefore = loadavg();
   const idleLoopDelayMs = await idleProbe(2_000);
+  // Both vCPUs busy, as client and server keep them at 256+ streams: how often this machine takes one away.
+  const { measureMachineFloor, describeMachineFloor } = await import('./machine-floor.mjs');
+  const machineFloor = await measureMachineFloor({ seconds: 1, threads: 2 });
   const { child, url } = await startEmulatorProcess(emulatorNice, serverKind, serverIdle);
   emulatorPid = child.pid;
   // --pin: the server gets the last CPU this process may use to itself, this process the others.
@@ -509,6 +519,7 @@ async function main() {
     loadAverage1m: { before: loadBefore[0], after: loadavg()[0] },
     // Event-loop delay of this process doing nothing: the machine's own scheduling noise.
     idleLoopDelayMs,
+    machineFloor,
     emulatorNice,
     pinned,
     server: serverKind,
@@ -521,6 +532,7 @@ async function main() {
     `\n${cpus().length} CPUs, 1-min load average ${loadBefore[0].toFixed(2)} before, ${loadavg()[0].toFixed(2)} after; ` +
       `idle event-loop delay p99 ${f(idleLoopDelayMs.p99, 2)} ms, max ${f(idleLoopDelayMs.max, 2)} ms; ${result.totalSeconds.toFixed(0)} s in all`,
   );
+  console.log(describeMachineFloor(machineFloor));
   console.log(`\n${JSON.stringify(result)}`);
   if (jsonIdx >= 0 && args[jsonIdx + 1]) writeFileSync(args[jsonIdx + 1], `${JSON.stringify(result, null, 2)}\n`);
 }

@@ -120,7 +120,7 @@ export function describeMachineFloor(floor) {
     `machine floor (${floor.spinners.length} spinning threads, ${f(w.seconds, 1)} s): the worst-hit thread lost its CPU ` +
     `${f(w.gapsOver10UsPerS, 0)} times/s for > 10 µs (median ${f(w.gapMedianUs)} µs, ${f(100 * w.shareInDensestPhaseWindow, 0)} % in one ` +
     `100 µs phase of the millisecond), ${f(w.gapsOver50UsPerS, 0)} times/s for > 50 µs (${f(100 * w.lostShareInGapsOver50Us, 2)} % of the time), ` +
-    `max ${f(w.gapMaxMs, 2)} ms; first-touch page fault ${f(floor.pageFault.firstTouchUsPerPage, 2)} µs`
+    `${f(w.gapsOver1MsPerS, 0)} times/s for > 1 ms, max ${f(w.gapMaxMs, 2)} ms; first-touch page fault ${f(floor.pageFault.firstTouchUsPerPage, 2)} µs`
   );
 }
 
