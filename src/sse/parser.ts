@@ -65,10 +65,14 @@ export class SseParser {
 
   /** Feed the next bytes (or already-decoded text); returns the events they complete. */
   feed(chunk: Uint8Array | string): SseEvent[] {
-    const text = typeof chunk === 'string' ? chunk : this.decode(chunk);
     const out: SseEvent[] = [];
-    this.scan(text, out);
+    this.feedInto(chunk, out);
     return out;
+  }
+
+  /** As feed(), appending the events to `out` (a caller's reused array saves one per read). */
+  feedInto(chunk: Uint8Array | string, out: SseEvent[]): void {
+    this.scan(typeof chunk === 'string' ? chunk : this.decode(chunk), out);
   }
 
   /**

@@ -166,6 +166,12 @@ describe('body framing', () => {
     expect(p.reusable).toBe(true);
   });
 
+  it('chunk sizes up to 12 hex digits (leading zeros count), whitespace before the line end', () => {
+    // Whole reads take the byte-level fast path, split reads the general line path: both agree.
+    const p = parseEveryWay('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n000000000005\r\nhello\r\n2 \t\r\nab\r\n0\r\n\r\n');
+    expectOk(p, 'helloab');
+  });
+
   it('Transfer-Encoding wins over Content-Length; "gzip, chunked" is chunked', () => {
     const p = parseEveryWay('HTTP/1.1 200 OK\r\nContent-Length: 99\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n');
     expectOk(p, 'ok');
@@ -293,6 +299,8 @@ describe('malformed responses: one error event, then the parser stops', () => {
     ['fractional Content-Length', 'HTTP/1.1 200 OK\r\nContent-Length: 1.5\r\n\r\n', /invalid Content-Length "1\.5"/, false],
     ['invalid chunk size', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n', /^invalid chunk size "zz"$/, false],
     ['empty chunk size line', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\r\n', /invalid chunk size ""/, false],
+    ['chunk size of 13 hex digits', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0000000000005\r\nhello\r\n0\r\n\r\n', /^invalid chunk size "0000000000005"$/, false],
+    ['bare CR after a chunk size', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\rhello\r\n0\r\n\r\n', /^invalid chunk size "5\\rhello"$/, false],
     ['negative chunk size', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-5\r\nabcde\r\n', /invalid chunk size "-5"/, false],
     ['chunk data longer than declared', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcdef\r\n0\r\n\r\n', /^chunk data longer than its declared size$/, false],
     ['close before any byte', '', /^connection closed before any response byte$/, true],

@@ -51,6 +51,14 @@ describe('SseParser', () => {
     expect(p.feed(enc.encode('\n\n'))).toEqual([ev('a')]);
   });
 
+  it('feedInto appends to the caller's array, leaving what it held', () => {
+    const p = new SseParser();
+    const out: SseEvent[] = [{ type: 'message', data: 'kept', id: undefined }];
+    p.feedInto(Buffer.from('data: a\n\nda'), out);
+    p.feedInto('ta: b\n\n', out);
+    expect(out.map((e) => e.data)).toEqual(['kept', 'a', 'b']);
+  });
+
   it('accepts data with or without the space and strips exactly one space', () => {
     expectSplitInvariant('data:x\n\ndata: y\n\ndata:  z\n\n', [ev('x'), ev('y'), ev(' z')]);
   });

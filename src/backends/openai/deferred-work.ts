@@ -13,6 +13,8 @@
 
 import { performance } from 'node:perf_hooks';
 
+import { clearKeepingCapacity } from '../../util/clear-array.js';
+
 /** Longest run of deferred jobs between two poll phases (a job in progress is never cut). */
 const SLICE_MS = 0.2;
 
@@ -38,8 +40,8 @@ function runSlice(): void {
     if (performance.now() >= deadline) break;
   }
   if (head === jobs.length) {
-    jobs.length = 0;
-    jobArgs.length = 0;
+    clearKeepingCapacity(jobs);
+    clearKeepingCapacity(jobArgs);
     head = 0;
     return;
   }

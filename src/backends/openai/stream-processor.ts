@@ -4,6 +4,7 @@
 // any parsing) and passes the stamp with the bytes. Never throws on server input.
 
 import { SseParser, type SseEvent } from '../../sse/index.js';
+import { clearKeepingCapacity } from '../../util/clear-array.js';
 
 /** One content-bearing chunk. */
 export interface ContentChunk {
@@ -29,6 +30,12 @@ export type StreamOutcome =
   | { state: 'failed'; ns: bigint; error: string };
 
 const MAX_ERROR_SNIPPET = 300;
+
+/**
+ * The events of the feed() in progress, shared by every processor: feed() is not re-entrant
+ * (nothing it calls feeds another processor) and empties it before returning.
+ */
+const feedEvents: SseEvent[] = [];
 
 /** Shared by every open stream (an outcome is replaced, never mutated). */
 const OPEN: StreamOutcome = Object.freeze({ state: 'open' });
@@ -147,16 +154,17 @@ export class OpenAIStreamProcessor {
     if (this.finished) return true;
     this.reads++;
     this.feedSlackMs = slackMs ?? null;
-    let events: SseEvent[];
+    const events = feedEvents;
     try {
-      events = this.parser.feed(bytes);
-    } catch (err) {
-      this.fail(ns, `unreadable event stream: ${(err as Error).message}`);
-      return true;
-    }
-    for (const ev of events) {
-      this.onEvent(ev, ns);
-      if (this.finished) break;
+      try {
+        this.parser.feedInto(bytes, events);
+      } catch (err) {
+        this.fail(ns, `unreadable event stream: ${(err as Error).message}`);
+        return true;
+      }
+      for (let i = 0; i < events.length && !this.finished; i++) this.onEvent(events[i]!, ns);
+    } finally {
+      clearKeepingCapacity(events);
     }
     return this.finished;
   }

@@ -10,6 +10,7 @@
 // per-request allocation survives young-generation GCs and is copied by each of them
 // (closures made the state of a request 2-3x larger).
 
+import { clearKeepingCapacity } from '../../util/clear-array.js';
 import { defer } from './deferred-work.js';
 import type { ConnectionUser, ConnectionWaiter, H1Connection, H1Pool, Lingerer } from './h1/connection-pool.js';
 import { ResponseParser, type ResponseEvent, type ResponseHead } from './h1/response-parser.js';
@@ -257,9 +258,9 @@ class StreamExchange implements ConnectionUser, ConnectionWaiter, Lingerer {
       this.dispatch(stamps[i]!);
     }
     this.moreReadsQueued = false;
-    reads.length = 0;
-    stamps.length = 0;
-    this.slacks.length = 0;
+    clearKeepingCapacity(reads);
+    clearKeepingCapacity(stamps);
+    clearKeepingCapacity(this.slacks);
   }
 
   /** Give the connection back: reused only after a complete, well-framed response. */
@@ -310,7 +311,7 @@ class StreamExchange implements ConnectionUser, ConnectionWaiter, Lingerer {
       else if (ev.type === 'end') this.onMessageEnd(ns);
       else this.onBroken(ns, ev.message, !ev.closed);
     }
-    events.length = 0;
+    clearKeepingCapacity(events);
   }
 
   private onHead(h: ResponseHead): void {

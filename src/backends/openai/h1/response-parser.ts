@@ -31,6 +31,37 @@ const MAX_CHUNK_LINE_BYTES = 4 * 1024;
 
 const CR = 0x0d;
 const LF = 0x0a;
+/** Most hex digits in a chunk size (2^48 bytes; the general path's regex has the same bound). */
+const MAX_CHUNK_SIZE_DIGITS = 12;
+
+/** The size plainChunkSize() read (a module slot, not an object per chunk). */
+let chunkSizeValue = 0;
+
+/**
+ * The common chunk-size line, read from the bytes without making a string: 1–12 hex digits,
+ * then CRLF or LF, all inside this read. Returns the position after the LF and leaves the
+ * size in chunkSizeValue; -1 for anything else (extensions, whitespace, a line cut by the end
+ * of the read, bad digits), which the general line path then handles or reports.
+ */
+function plainChunkSize(bytes: Buffer, pos: number): number {
+  let value = 0;
+  let i = pos;
+  const end = Math.min(bytes.length, pos + MAX_CHUNK_SIZE_DIGITS);
+  for (; i < end; i++) {
+    const b = bytes[i]!;
+    let digit: number;
+    if (b >= 0x30 && b <= 0x39) digit = b - 0x30;
+    else if (b >= 0x61 && b <= 0x66) digit = b - 0x57;
+    else if (b >= 0x41 && b <= 0x46) digit = b - 0x37;
+    else break;
+    value = value * 16 + digit;
+  }
+  if (i === pos || i >= bytes.length) return -1;
+  if (bytes[i] === CR) i++;
+  if (i >= bytes.length || bytes[i] !== LF) return -1;
+  chunkSizeValue = value;
+  return i + 1;
+}
 
 type State =
   | 'head' // reading the status line and headers
@@ -260,6 +291,13 @@ export class ResponseParser {
   }
 
   private readChunkSize(bytes: Buffer, pos: number, out: ResponseEvent[]): number {
+    const fast = this.pendingBytes === 0 ? plainChunkSize(bytes, pos) : -1;
+    if (fast >= 0) {
+      // plainChunkSize stopped at the LF of a "<hex>\r\n" or "<hex>\n" line inside this read.
+      this.remaining = chunkSizeValue;
+      this.state = this.remaining === 0 ? 'trailers' : 'chunk-data';
+      return fast;
+    }
     const taken = this.takeLine(bytes, pos, MAX_CHUNK_LINE_BYTES, 0, 'chunk-size line', out);
     if (taken === null) return bytes.length;
     const sizeText = taken.line.split(';', 1)[0]!.trim();
