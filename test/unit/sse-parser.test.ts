@@ -51,7 +51,7 @@ describe('SseParser', () => {
     expect(p.feed(enc.encode('\n\n'))).toEqual([ev('a')]);
   });
 
-  it('feedInto appends to the caller's array, leaving what it held', () => {
+  it('feedInto appends to the array it is given, leaving what it held', () => {
     const p = new SseParser();
     const out: SseEvent[] = [{ type: 'message', data: 'kept', id: undefined }];
     p.feedInto(Buffer.from('data: a\n\nda'), out);
