@@ -70,6 +70,20 @@ void to_host(const at::Tensor& logits, int64_t vocab, std::vector<float>& out, i
   }
 }
 
+// min_new_tokens, as Hugging Face's MinNewTokensLengthLogitsProcessor and vLLM's min_tokens do
+// it: until that many tokens exist a stop id cannot be sampled at all (its logit is -inf), so
+// the output holds min_new_tokens real tokens and never a stop id followed by more text.
+void block_stop_ids(std::vector<float>& logits, const std::set<int64_t>& stops, int64_t step) {
+  bool other_left = false;
+  for (size_t i = 0; i < logits.size() && !other_left; ++i)
+    other_left = logits[i] != -std::numeric_limits<float>::infinity() && stops.count(static_cast<int64_t>(i)) == 0;
+  if (!other_left)
+    throw EngineError("MODEL_OUTPUT_INVALID", "min_new_tokens cannot be met: at step " + std::to_string(step) +
+                                                  " every token the model allows is a stop id");
+  for (int64_t id : stops)
+    if (id < static_cast<int64_t>(logits.size())) logits[static_cast<size_t>(id)] = -std::numeric_limits<float>::infinity();
+}
+
 // Shows the generation's cancel flag to the model for the prefill only.
 class CancelFlagScope {
  public:
@@ -124,13 +138,14 @@ GenerationResult run_generation(StepModel& model, const GenerateOptions& options
     if (options.return_first_logits) result.first_logits = logits;
 
     for (;;) {
+      const auto index = static_cast<int64_t>(result.ids.size());
+      if (index < options.min_new_tokens) block_stop_ids(logits, stops, index);
       const int64_t id = sampler.sample(logits.data(), info.vocab_size);
       const int64_t now = steady_now_ns();
-      const auto index = static_cast<int64_t>(result.ids.size());
       result.ids.push_back(id);
       result.token_ns.push_back(now);
       if (on_token) on_token(TokenEvent{id, index, now});
-      if (index + 1 >= options.min_new_tokens && stops.count(id) != 0) {
+      if (stops.count(id) != 0) {  // never before min_new_tokens: block_stop_ids masked them
         result.stop_reason = "stop_id";
         break;
       }

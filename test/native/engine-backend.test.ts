@@ -59,6 +59,18 @@ describe.skipIf(SKIP_NATIVE)('native backend', () => {
     expect(r.queueMs).toBeGreaterThanOrEqual(0);
   });
 
+  it('min_new_tokens keeps a story that ends early going: no stop id until then, a successful record', async () => {
+    // A reference case whose story ends (llama2.c's BOS, id 1) within a few tokens.
+    const short = storiesReference().find((c) => c.stopped_on_bos)!;
+    const natural = await backend.generate({ index: 0, text: '', promptIds: short.prompt_ids }, settings({ maxNewTokens: 10 }));
+    expect(natural.finishReason).toBe('stop');
+    expect(natural.completionTokens!).toBeLessThan(10);
+    const forced = await backend.generate({ index: 0, text: '', promptIds: short.prompt_ids }, settings({ maxNewTokens: 10, minNewTokens: 10 }));
+    expect(forced).toMatchObject({ success: true, completionTokens: 10, finishReason: 'length' });
+    expect(forced.text.startsWith(natural.text)).toBe(true);
+    expect(forced.itlMs).toHaveLength(9);
+  });
+
   it('a stop string ends the generation with the text before it', async () => {
     const full = letters(ref.generated_ids.slice(0, 200));
     const stop = full.slice(2, 4);

@@ -130,13 +130,15 @@ describe('stories260K sampling', () => {
       const greedy = await model.generate([BOS], { maxNewTokens: 20, stopIds: [] }).result;
       const k1 = await model.generate([BOS], { maxNewTokens: 20, stopIds: [], temperature: 5, topK: 1, seed: 5 }).result;
       expect(k1.ids).toEqual(greedy.ids);
-      // min_new_tokens: stop ids are ignored until that many tokens exist.
+      // min_new_tokens: stop ids cannot be sampled until that many tokens exist.
       const first = greedy.ids[0]!;
       const early = await model.generate([BOS], { maxNewTokens: 20, stopIds: [first] }).result;
       expect(early.ids).toEqual([first]);
       expect(early.stopReason).toBe('stop_id');
       const late = await model.generate([BOS], { maxNewTokens: 20, minNewTokens: 5, stopIds: [first] }).result;
       expect(late.ids.length).toBeGreaterThanOrEqual(5);
+      expect(late.ids.slice(0, 5)).not.toContain(first);
+      expect(late.ids[0]).not.toBe(first);
     } finally {
       model.dispose();
     }
