@@ -114,6 +114,25 @@ describe('OpenAIStreamProcessor + buildRecord', () => {
     expect(rec.ttftMs).toBe(4);
   });
 
+  it('usage only on the finish chunk (choices present) is a total, not continuous usage', () => {
+    // llama.cpp (before mid-2025) and llama-cpp-python put the final usage on the finish chunk.
+    const { rec } = run([
+      [chunk({ content: 'a' }), 3],
+      [chunk({ reasoning_content: 'b' }), 5],
+      [chunk({ content: 'c' }), 9],
+      [chunk({}, 30, 'stop'), 10],
+      ['data: [DONE]\n\n', 11],
+    ]);
+    expect(rec.success).toBe(true);
+    expect(rec.completionTokens).toBe(30);
+    expect(rec.iclMs).toEqual([2, 4]); // the finish chunk carries no content
+    expect(rec.itlMs).toEqual([2, 4]);
+    expect(rec.e2eMs).toBe(9);
+    expect(rec.perChunkTokensKnown).toBe(false);
+    expect(rec.reasoningTokens).toBeNull();
+    expect(rec.warnings.join(' ')).toMatch(/per-chunk usage|one token per chunk/);
+  });
+
   it('without continuous usage assumes one token per chunk and says so', () => {
     const { rec } = run([
       [chunk({ content: 'a' }), 3],

@@ -105,6 +105,8 @@ export class OpenAIStreamProcessor {
   reads = 0;
   outcome: StreamOutcome = OPEN;
   private prevCompletionTokens = 0;
+  /** A content-bearing chunk came without usage: later usage cannot be per-chunk (continuous). */
+  private contentWithoutUsage = false;
   /** Sum of token deltas of reasoning-only chunks (continuous usage). */
   private reasoningTokenSum = 0;
 
@@ -290,8 +292,10 @@ export class OpenAIStreamProcessor {
       const rt = details === null ? null : finiteCount(details['reasoning_tokens']);
       if (rt !== null) this.usage.reasoningTokens = rt;
       if (completion !== null) {
-        // Usage on a chunk that has choices = vLLM's continuous_usage_stats.
-        if (choices.length > 0) {
+        // Usage on a chunk that has choices is vLLM's continuous_usage_stats only when content
+        // chunks carried it from the start. After content without usage it is a final total on
+        // the finish chunk (llama.cpp, llama-cpp-python): no per-chunk deltas, not content.
+        if (choices.length > 0 && (this.continuousUsage || !this.contentWithoutUsage)) {
           this.continuousUsage = true;
           tokens = Math.max(0, completion - this.prevCompletionTokens);
           this.prevCompletionTokens = Math.max(this.prevCompletionTokens, completion);
@@ -304,6 +308,7 @@ export class OpenAIStreamProcessor {
     // that has choices. Never the role-only opener nor a usage-only chunk.
     const newTokens = this.continuousUsage && tokens !== null && tokens > 0;
     if (!(answer || reasoning || tools || newTokens)) return;
+    if (tokens === null && !this.continuousUsage) this.contentWithoutUsage = true;
     if (reasoning && !answer) this.reasoningTokenSum += tokens ?? 0;
     if (this.timeline.length === 0) {
       this.firstChunkNs = ns;
