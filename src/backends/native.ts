@@ -3,6 +3,7 @@
 // process.hrtime.bigint() and so join the energy timeline directly.
 import { loadModel, type GenerateOptions, type GenerationResult, type NativeModel } from '../engine/index.js';
 import { StreamDecoder } from '../text/detokenizer.js';
+import { ThinkMarkerScanner } from '../text/think-marker.js';
 import type {
   Backend,
   BackendDescription,
@@ -92,25 +93,15 @@ function failedRecord(index: number, startNs: bigint, error: string, extra: Part
 }
 
 /**
- * Finds where the answer of a reasoning model starts in the streamed text: the first token
- * with visible text after the end-of-thinking marker. Without a marker (or without a decoder)
- * TTFO stays unknown (null), never guessed.
+ * TTFO of a native reasoning run: the token whose text starts the answer (ThinkMarkerScanner).
+ * Without a marker (or without a decoder) TTFO stays unknown (null), never guessed.
  */
 export class AnswerStartTracker {
-  static readonly END_OF_THINKING = '</think>';
-  private markerEnd = -1;
+  private readonly scanner = new ThinkMarkerScanner();
   private answerToken = -1;
 
-  observe(textSoFar: string, delta: string, tokenIndex: number): void {
-    if (this.answerToken >= 0) return;
-    if (this.markerEnd < 0) {
-      const at = textSoFar.indexOf(AnswerStartTracker.END_OF_THINKING);
-      if (at < 0) return;
-      this.markerEnd = at + AnswerStartTracker.END_OF_THINKING.length;
-      if (textSoFar.slice(this.markerEnd).trim() !== '') this.answerToken = tokenIndex;
-      return;
-    }
-    if (delta.trim() !== '') this.answerToken = tokenIndex;
+  observe(delta: string, tokenIndex: number): void {
+    if (this.answerToken < 0 && this.scanner.classify(delta) === 'answer') this.answerToken = tokenIndex;
   }
 
   ttfoMs(result: GenerationResult): number | null {
@@ -118,9 +109,9 @@ export class AnswerStartTracker {
     return this.answerToken >= 0 && t !== undefined ? ms(t, result.startNs) : null;
   }
 
-  /** The thinking part of the text (marker excluded), once the marker was seen. */
+  /** The thinking part of the text (tags excluded), once the marker was seen. */
   reasoningText(text: string): string | undefined {
-    return this.markerEnd < 0 ? undefined : text.slice(0, this.markerEnd - AnswerStartTracker.END_OF_THINKING.length);
+    return this.scanner.thinkingText(text);
   }
 }
 
@@ -218,7 +209,7 @@ export function createNativeBackend(opts: NativeBackendOptions): Backend {
           if (!decoder || stoppedByString) continue;
           const step = decoder.push(ev.id);
           text += step.delta;
-          answerAfter?.observe(text, step.delta, ev.index);
+          answerAfter?.observe(step.delta, ev.index);
           if (step.stopped && step.stopReason === 'stop_string') {
             stoppedByString = true;
             tokensUsed = ev.index + 1;

@@ -4,7 +4,7 @@ import { decimalOrEmpty } from '../results/format.js';
 import type { Distribution } from '../runner/stats.js';
 import type { IdleBaseline } from '../energy/types.js';
 import type { GoodputSummary } from '../runner/goodput.js';
-import type { RunSummary } from '../runner/summary.js';
+import { cpuMethodOf, energyScopeLabel, type RunSummary } from '../runner/summary.js';
 
 const num = (v: number | null | undefined, dp: number, unit = '') => (v === null || v === undefined ? 'n/a' : `${v.toFixed(dp)}${unit}`);
 
@@ -71,14 +71,19 @@ export function formatSummary(title: string, s: RunSummary, errorMessage = ''): 
   if (s.tokens_per_chunk !== null && s.tokens_per_chunk > 1.05)
     lines.push(`  note: ${s.tokens_per_chunk.toFixed(2)} tokens per chunk: ITL splits chunk gaps evenly over their tokens`);
   const e = s.energy;
+  const scope = energyScopeLabel(e);
   if (e.status === 'measured' || e.status === 'estimated') {
+    // The method in brackets is the primary figure's; a CPU estimate beside a measured GPU
+    // figure says so itself (report.json files written before cpu_method: from the figures).
+    const cpuEstimated = (e.cpu_method ?? cpuMethodOf(e.figures, e.cpu_joules)) === 'estimated';
+    const wh = (j: number | null) => small(j === null ? null : j / 3600, 4, ' Wh');
     lines.push(
-      `  energy (${e.scope}, ${e.method}, window ${num(e.window_seconds, 2, ' s')}): GPU ${small(s.gpu_energy_wh, 4, ' Wh')}, CPU ${small(e.cpu_joules === null ? null : e.cpu_joules / 3600, 4, ' Wh')}; ` +
+      `  energy (${scope}, ${e.method}, window ${num(e.window_seconds, 2, ' s')}): GPU ${wh(e.gpu_joules)}, CPU ${wh(e.cpu_joules)}${cpuEstimated ? ' (estimated)' : ''}; ` +
         `${small(s.wh_per_1000_queries, 4)} Wh/1000 queries, ${small(s.tokens_per_joule, 4)} tokens/J, CO2 ${small(s.co2_emissions_g, 4, ' g')}` +
         (s.emissions?.source ? ` (${s.emissions.source})` : ''),
     );
   } else if (e.status === 'invalid') {
-    lines.push(`  energy (${e.scope}): INVALID window, no energy figures reported`);
+    lines.push(`  energy (${scope}): INVALID window, no energy figures reported`);
   } else {
     lines.push('  energy: unavailable (no sensor measured this run)');
   }

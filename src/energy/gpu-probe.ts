@@ -8,7 +8,7 @@ import type { NvmlReading, NvmlSession } from './nvml-adapter.js';
 import { errorMessage, type EnergyProbe, type ProbeFigure, type SensorDescription } from './probe.js';
 import type { GpuSampler } from './sampler.js';
 
-/** The energy counter updates every ~20–100 ms; shorter windows read 0 or are noisy. */
+/** The energy counter updates every ~20–100 ms; shorter windows read 0 or one step: invalid. */
 export const COUNTER_UPDATE_PERIOD_S = 0.1;
 /** Integration needs ≥ 10 Hz; gaps above this are flagged. */
 const MAX_INTEGRATION_GAP_S = 0.15;
@@ -183,17 +183,28 @@ export class GpuProbe implements EnergyProbe {
           `energy counter went backwards (${w.startMj} mJ at start, ${endMj} mJ at end): ` +
             'counter reset (driver reload or GPU reset) during the window');
       }
-      const short = seconds < COUNTER_UPDATE_PERIOD_S
-        ? `window ${seconds.toFixed(3)} s is shorter than the energy counter's update period ` +
-          `(~${COUNTER_UPDATE_PERIOD_S * 1000} ms): figure unreliable`
-        : undefined;
-      return make('counter', 'ok', delta / 1000, short);
+      // The counter moves in steps of its update period: a shorter window reads 0 or one
+      // whole step, whatever the GPU drew. Such a delta is no figure (invalid, never 0 J).
+      if (seconds < COUNTER_UPDATE_PERIOD_S) {
+        return make('counter', 'invalid', null,
+          `window ${seconds.toFixed(3)} s is shorter than the energy counter's update period ` +
+            `(~${COUNTER_UPDATE_PERIOD_S * 1000} ms): its delta (${delta} mJ) cannot be trusted; measure a longer window`);
+      }
+      return make('counter', 'ok', delta / 1000);
     }
     const endMw = valueOf(r, 'powerMw');
     if (endMw === null || !r) {
       return make('integrated', 'invalid', null, w.why, `power read failed at window end (${errorOf(r, 'powerMw')})`);
     }
     w.integrator.add(r.tNs, endMw);
+    // Fewer than two readings span no time: the integral would be 0 J whatever the GPU drew.
+    // Two or more give a trapezoid over the whole window (approximate when sparse, never a
+    // quantised 0 as a short counter window is).
+    if (w.integrator.samples < 2) {
+      return make('integrated', 'invalid', null, w.why,
+        `power integrated over ${w.integrator.samples} sample in a ${seconds.toFixed(3)} s window: ` +
+          'no reading after the window start, nothing to integrate');
+    }
     const slow = w.integrator.maxGapS > MAX_INTEGRATION_GAP_S
       ? `largest gap between power samples ${w.integrator.maxGapS.toFixed(3)} s (below the 10 Hz needed): figure approximate`
       : undefined;

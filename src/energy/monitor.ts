@@ -2,7 +2,7 @@
 // CPU figure, an idle baseline, windows around measured phases and a telemetry timeline.
 //
 // Caller's duties: synchronise the GPU (all queued work finished) before stopWindow(), and
-// keep windows ≥ 100 ms (shorter GPU counter windows are flagged as unreliable).
+// keep windows ≥ 100 ms (a shorter GPU counter window is invalid: the counter moves in steps).
 
 import { CpuEstimateProbe, type BusyCpuMs } from './cpu-estimate.js';
 import { selectGpus, type GpuRequest } from './gpu-mapping.js';
@@ -111,13 +111,15 @@ function gpuTotal(figures: ProbeFigure[]): number | null {
   return gpu.length > 0 && gpu.every((f) => f.status === 'ok') ? sum(gpu) : null;
 }
 
-/** CPU total: RAPL packages (+ readable DRAM) when every package is ok, else the estimate. */
+/**
+ * CPU total: RAPL packages + DRAM when a package was read, else the estimate. Null when any
+ * package or DRAM domain that exists is invalid: the scope names every present domain, so a
+ * partial sum would understate it. Unavailable domains (no such sensor) are not part of it.
+ */
 function cpuTotal(figures: ProbeFigure[]): number | null {
   const ok = (f: ProbeFigure) => f.status === 'ok';
-  const pkg = figures.filter((f) => f.scope === 'cpu-package');
-  if (pkg.some(ok)) {
-    return pkg.every(ok) ? sum(pkg) + sum(figures.filter((f) => f.scope === 'dram' && ok(f))) : null;
-  }
+  const rapl = figures.filter((f) => (f.scope === 'cpu-package' || f.scope === 'dram') && f.status !== 'unavailable');
+  if (rapl.some((f) => f.scope === 'cpu-package' && ok(f))) return rapl.every(ok) ? sum(rapl) : null;
   const est = figures.filter((f) => f.scope === 'estimated-cpu' && ok(f));
   return est.length > 0 ? sum(est) : null;
 }

@@ -4,8 +4,8 @@
 // followed by fsync, under the file lock, so a crash leaves whole rows or nothing.
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { RunSummary } from '../runner/summary.js';
-import { partialFailureMessage } from '../runner/summary.js';
+import type { EnergySummary, RunSummary } from '../runner/summary.js';
+import { energyScopeLabel, partialFailureMessage } from '../runner/summary.js';
 import { csvRecords, detectEol, parseCsvText } from './csv-file.js';
 import { LEGACY_COLUMNS, MASTER_COLUMNS, PRE_RENAME_COLUMNS, type MasterRow } from './columns.js';
 import { writeDurably } from './durable.js';
@@ -65,8 +65,29 @@ function identityCells(id: RunIdentity) {
   };
 }
 
+const wh = (joules: number | null) => (joules === null ? null : joules / 3600);
+
+/**
+ * The energy cells. A row carries one label (energy_scope/energy_method, of the primary
+ * figure), so a cell is written only when that label holds for it: none of the client
+ * machine's figures for a server on another machine (scope `client-only (…)`, figures in
+ * report.json), and the CPU figure only when measured (RAPL) or when it is the primary one.
+ */
+function energyCells(e: EnergySummary, gpuEnergyWh: number | null) {
+  const covers = e.covers_workload !== false;
+  const cpuIsPrimary = e.scope !== null && !e.scope.split('+').includes('gpu');
+  const cpuLabelled = e.cpu_method === 'rapl' || cpuIsPrimary;
+  return {
+    gpu_energy_wh: decimalOrEmpty(covers ? gpuEnergyWh : null, 4),
+    energy_scope: energyScopeLabel(e) ?? 'unavailable',
+    energy_method: e.method ?? '',
+    energy_window_seconds: decimalOrEmpty(e.window_seconds, 3),
+    cpu_energy_wh: decimalOrEmpty(covers && cpuLabelled ? wh(e.cpu_joules) : null, 4),
+    gpu_dynamic_energy_wh: decimalOrEmpty(covers ? wh(e.gpu_dynamic_joules) : null, 4),
+  };
+}
+
 export function buildMasterRow(id: RunIdentity, summary: RunSummary, errorMessage = runErrorMessage(summary)): MasterRow {
-  const e = summary.energy;
   return {
     ...identityCells(id),
     total_prompts: String(summary.total_prompts),
@@ -79,7 +100,6 @@ export function buildMasterRow(id: RunIdentity, summary: RunSummary, errorMessag
     total_prompt_tokens: intOrEmpty(summary.total_prompt_tokens),
     total_completion_tokens: intOrEmpty(summary.total_completion_tokens),
     throughput_tokens_per_second: decimalOrEmpty(summary.throughput_tokens_per_second, 2),
-    gpu_energy_wh: decimalOrEmpty(summary.gpu_energy_wh, 4),
     wh_per_1000_queries: decimalOrEmpty(summary.wh_per_1000_queries, 4),
     co2_emissions_g: decimalOrEmpty(summary.co2_emissions_g, 4),
     tokens_per_joule: decimalOrEmpty(summary.tokens_per_joule, 4),
@@ -100,11 +120,7 @@ export function buildMasterRow(id: RunIdentity, summary: RunSummary, errorMessag
     p99_total_time_seconds: s6(summary.total_time_ms.p99),
     output_tokens_per_second: decimalOrEmpty(summary.output_tokens_per_second, 2),
     requests_per_second: decimalOrEmpty(summary.requests_per_second, 4),
-    energy_scope: e.scope ?? 'unavailable',
-    energy_method: e.method ?? '',
-    energy_window_seconds: decimalOrEmpty(e.window_seconds, 3),
-    cpu_energy_wh: decimalOrEmpty(e.cpu_joules === null ? null : e.cpu_joules / 3600, 4),
-    gpu_dynamic_energy_wh: decimalOrEmpty(e.gpu_dynamic_joules === null ? null : e.gpu_dynamic_joules / 3600, 4),
+    ...energyCells(summary.energy, summary.gpu_energy_wh),
     stop_reason: summary.stop_reason ?? '',
   };
 }

@@ -194,6 +194,8 @@ export async function runBenchmark(opts: RunnerOptions): Promise<RunResult> {
   let energyWindow: EnergyWindowResult | null = null;
   let stopReason: string | null = null;
   let firstDispatchNs: bigint | null = null;
+  // When the last measured request was handed out: the energy window's ramp-down starts here.
+  let lastDispatchNs: bigint | null = null;
   let clientCalibration: unknown | null = null;
   let serverMetrics: unknown | null = null;
   let metricsBefore: unknown | null = null;
@@ -273,6 +275,7 @@ export async function runBenchmark(opts: RunnerOptions): Promise<RunResult> {
         signal: cancel.signal,
         shouldStop: () => stopReason !== null,
         run: async (prompt, ctx) => {
+          if (lastDispatchNs === null || ctx.dispatchNs > lastDispatchNs) lastDispatchNs = ctx.dispatchNs;
           const rec = await execute(prompt, false, ctx.queueMs);
           if (!rec) return;
           measured.push(rec);
@@ -321,7 +324,7 @@ export async function runBenchmark(opts: RunnerOptions): Promise<RunResult> {
   const durationSeconds = firstDispatchNs === null ? 0 : Number(lastEndNs - firstDispatchNs) / 1e9;
 
   const base = { records: measured, plannedPrompts: opts.prompts.length, warmupRequests: warmupCount, durationSeconds,
-    stopReason, cancelledInFlight, energy: energyWindow, idle, idleAfter, slo: opts.slo ?? null, backend: description };
+    stopReason, cancelledInFlight, energy: energyWindow, idle, idleAfter, slo: opts.slo ?? null, backend: description, load, lastDispatchNs };
   let summary = buildSummary({ ...base, emissions: null });
   if (opts.emissions && summary.energy.primary_joules !== null) {
     try {

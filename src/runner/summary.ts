@@ -5,6 +5,7 @@
 import type { BackendDescription, RequestRecord, TokenCountSource } from '../backends/types.js';
 import { remoteServerHost } from '../energy/boundary.js';
 import type { EnergyFigure, EnergyWindowResult, IdleBaseline } from '../energy/types.js';
+import { describeLoadPlan, type LoadPlan } from '../load/plan.js';
 import { describe, mean, type Distribution } from './stats.js';
 import { evaluateGoodput, hasSlo, type GoodputSummary, type SloTargets } from './goodput.js';
 
@@ -33,6 +34,11 @@ export interface EnergySummary {
   gpu_dynamic_joules: number | null;
   cpu_joules: number | null;
   /**
+   * How cpu_joules was obtained: 'rapl' (package + DRAM counters) or 'estimated' (CPU time ×
+   * watts per core). `method` describes the primary figure only, so this labels the CPU one.
+   */
+  cpu_method: 'rapl' | 'estimated' | null;
+  /**
    * Joules behind the derived per-query/per-token figures (GPU when measured, else CPU); null
    * when there is none, or when the figures do not cover the work (covers_workload false).
    */
@@ -42,6 +48,11 @@ export interface EnergySummary {
    * to it: the figures are then the client machine's only, and no efficiency is derived.
    */
   covers_workload: boolean;
+  /**
+   * Window end − dispatch of the last measured request: the ramp-down, when requests only
+   * finish, inside the window (null: unknown).
+   */
+  ramp_down_seconds: number | null;
   /** What a reader of the energy figures must know (e.g. they are the client machine's). */
   warnings: string[];
   figures: EnergyFigure[];
@@ -130,6 +141,9 @@ export interface SummaryInput {
    * to run on this machine.
    */
   backend?: BackendDescription | null;
+  /** How requests were issued and when the last measured one was dispatched (ramp-down label). */
+  load?: LoadPlan | null;
+  lastDispatchNs?: bigint | null;
 }
 
 export const SUMMARY_FORMULAS: Record<string, string> = {
@@ -180,8 +194,51 @@ function idleDrift(before: IdleBaseline | null, after: IdleBaseline | null): Rec
 /** Why no efficiency is derived from figures that cover only the client machine. */
 function clientOnlyWarning(scope: string | null, serverHost: string): string {
   return `energy figures (${scope ?? 'none'}) are this client machine's, not the server's at ${serverHost}: no sensor here ` +
-    'sees the server, so wh_per_1000_queries, avg_energy_per_prompt_wh, tokens_per_joule, output_tokens_per_joule and ' +
-    "co2_emissions_g are left empty (measure on the server's machine, against a loopback endpoint)";
+    'sees the server, so gpu_energy_wh, wh_per_1000_queries, avg_energy_per_prompt_wh, tokens_per_joule, output_tokens_per_joule and ' +
+    'co2_emissions_g are left empty, as are cpu_energy_wh and gpu_dynamic_energy_wh in the results CSV (energy_scope ' +
+    `client-only); the client's figures stay in the energy section (measure on the server's machine, against a loopback endpoint)`;
+}
+
+/** How a CPU total was obtained: RAPL when a package counter was read, else the estimate. */
+export function cpuMethodOf(figures: readonly EnergyFigure[], cpuJoules: number | null): EnergySummary['cpu_method'] {
+  if (cpuJoules === null) return null;
+  const ok = (scope: EnergyFigure['scope']) => figures.some((f) => f.scope === scope && f.status === 'ok');
+  return ok('cpu-package') ? 'rapl' : ok('estimated-cpu') ? 'estimated' : null;
+}
+
+/**
+ * The energy scope as results files show it: prefixed `client-only` when the figures are this
+ * client machine's and not the server's (covers_workload false); null when there is none.
+ */
+export function energyScopeLabel(e: Pick<EnergySummary, 'scope' | 'covers_workload'>): string | null {
+  if (e.scope === null) return null;
+  return e.covers_workload === false ? `client-only (${e.scope})` : e.scope;
+}
+
+/** Share of the window above which its ramp-down is worth a warning. */
+const RAMP_DOWN_WARN_SHARE = 0.1;
+
+function rampDownSeconds(window: EnergyWindowResult | null, lastDispatchNs: bigint | null): number | null {
+  if (window === null || lastDispatchNs === null || lastDispatchNs < window.startNs || lastDispatchNs > window.endNs) return null;
+  return Number(window.endNs - lastDispatchNs) / 1e9;
+}
+
+const maxInFlight = (load: LoadPlan): number =>
+  load.mode === 'sequential' ? 1 : load.mode === 'concurrency' ? load.concurrency : load.maxConcurrency ?? Infinity;
+
+/**
+ * The window runs until every measured request has finished, so its tail has fewer requests
+ * in flight than the load keeps in steady state. Not cut (that energy was spent on the
+ * queries), but said when it is a sizeable share of a window whose load runs several at once.
+ */
+function rampDownWarning(rampDown: number | null, windowSeconds: number, load: LoadPlan | null): string | null {
+  if (rampDown === null || load === null || maxInFlight(load) <= 1 || !(windowSeconds > 0)) return null;
+  const share = rampDown / windowSeconds;
+  if (share <= RAMP_DOWN_WARN_SHARE) return null;
+  return `ramp-down: ${(100 * share).toFixed(1)} % of the energy window (${rampDown.toFixed(3)} s of ${windowSeconds.toFixed(3)} s) ` +
+    `came after the last measured request was dispatched, with fewer requests in flight than the load's maximum ` +
+    `(${describeLoadPlan(load)}) while the last ones finished; the per-query energy figures (wh_per_1000_queries, ` +
+    'avg_energy_per_prompt_wh, tokens_per_joule) include it';
 }
 
 /**
@@ -191,8 +248,9 @@ function clientOnlyWarning(scope: string | null, serverHost: string): string {
  * silently change what wh_per_1000_queries means. A server on another machine is covered by
  * no sensor of this machine: then there is no primary figure.
  */
-function summariseEnergy(window: EnergyWindowResult | null, idle: IdleBaseline | null, idleAfter: IdleBaseline | null,
-  backend: BackendDescription | null): EnergySummary {
+function summariseEnergy(window: EnergyWindowResult | null, input: SummaryInput): EnergySummary {
+  const idle = input.idle;
+  const idleAfter = input.idleAfter ?? null;
   const figures = window?.figures ?? [];
   const present = (f: EnergyFigure) => f.status !== 'unavailable';
   const gpu = figures.filter((f) => f.scope === 'gpu' && present(f));
@@ -206,10 +264,13 @@ function summariseEnergy(window: EnergyWindowResult | null, idle: IdleBaseline |
     : null;
   const uniq = (xs: string[]) => [...new Set(xs)].join('+') || null;
   const scope = uniq(primary.map((f) => f.scope));
-  const serverHost = remoteServerHost(backend);
+  const serverHost = remoteServerHost(input.backend ?? null);
   // A server on another machine runs on that machine's GPUs: none of this machine's sensors
   // (GPUs named by backend.device_ids included: old configs carry device_ids: [0]) see it.
   const coversWorkload = serverHost === null;
+  const primaryJoules = coversWorkload ? total : null;
+  const rampDown = rampDownSeconds(window, input.lastDispatchNs ?? null);
+  const rampWarning = primaryJoules === null ? null : rampDownWarning(rampDown, window?.seconds ?? 0, input.load ?? null);
   return {
     status: total === null
       ? (primary.length ? 'invalid' : 'unavailable')
@@ -220,9 +281,14 @@ function summariseEnergy(window: EnergyWindowResult | null, idle: IdleBaseline |
     gpu_joules: gpuJoules,
     gpu_dynamic_joules: dyn,
     cpu_joules: cpuJoules,
-    primary_joules: coversWorkload ? total : null,
+    cpu_method: cpuMethodOf(figures, cpuJoules),
+    primary_joules: primaryJoules,
     covers_workload: coversWorkload,
-    warnings: !coversWorkload && primary.length ? [clientOnlyWarning(scope, serverHost!)] : [],
+    ramp_down_seconds: rampDown,
+    warnings: [
+      ...(!coversWorkload && primary.length ? [clientOnlyWarning(scope, serverHost!)] : []),
+      ...(rampWarning === null ? [] : [rampWarning]),
+    ],
     figures,
     idle_baseline: idle,
     idle_baseline_after: idleAfter,
@@ -262,7 +328,7 @@ export function buildSummary(input: SummaryInput): RunSummary {
   const icl = ok.flatMap((r) => r.iclMs);
   const chunks = ok.reduce((s, r) => s + r.iclMs.length + (r.ttftMs !== null ? 1 : 0), 0);
 
-  const energy = summariseEnergy(input.energy, input.idle, input.idleAfter ?? null, input.backend ?? null);
+  const energy = summariseEnergy(input.energy, input);
   const primaryWh = energy.primary_joules === null ? null : energy.primary_joules / 3600;
   const perQuery = records.length ? div(primaryWh, records.length) : null;
   // Emissions of energy that does not cover the work would read as the run's: none then.
@@ -282,7 +348,8 @@ export function buildSummary(input: SummaryInput): RunSummary {
     total_prompt_tokens: promptTokens,
     total_completion_tokens: completionTokens,
     throughput_tokens_per_second: perSecond(totalTokens),
-    gpu_energy_wh: energy.gpu_joules === null ? null : energy.gpu_joules / 3600,
+    // The legacy column means the run's GPU energy: never the client machine's (kept in energy).
+    gpu_energy_wh: energy.gpu_joules === null || !energy.covers_workload ? null : energy.gpu_joules / 3600,
     wh_per_1000_queries: perQuery === null ? null : perQuery * 1000,
     co2_emissions_g: emissions?.grams ?? null,
     tokens_per_joule: div(totalTokens, energy.primary_joules),

@@ -5,11 +5,7 @@ import type { GenerationResult } from '../../src/engine/index.js';
 
 function feed(deltas: string[]): AnswerStartTracker {
   const tracker = new AnswerStartTracker();
-  let text = '';
-  deltas.forEach((d, i) => {
-    text += d;
-    tracker.observe(text, d, i);
-  });
+  deltas.forEach((d, i) => tracker.observe(d, i));
   return tracker;
 }
 
@@ -22,7 +18,7 @@ describe('AnswerStartTracker (TTFO of native reasoning runs)', () => {
   it('takes the first visible token after </think>, skipping whitespace-only tokens', () => {
     const t = feed(['<think>', 'hmm', '</', 'think>', '\n\n', 'The', ' answer']);
     expect(t.ttfoMs(result(7))).toBe(7); // token 5 stamped at 7 ms
-    expect(t.reasoningText('<think>hmm</think>\n\nThe answer')).toBe('<think>hmm');
+    expect(t.reasoningText('<think>hmm</think>\n\nThe answer')).toBe('hmm');
   });
 
   it('handles a marker and answer text arriving in one token', () => {

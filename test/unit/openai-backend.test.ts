@@ -32,6 +32,8 @@ const cases: Record<string, Case> = {
   'token timing': { spec: base },
   'reasoning then answer': { spec: { ...base, reasoning: ['Let', ' me', ' think'] } },
   'reasoning field "reasoning"': { spec: { ...base, reasoning: ['a', 'b'], reasoningField: 'reasoning' } },
+  // A server without a reasoning parser streams the thinking as content.
+  'thinking in content': { spec: { ...base, tokens: ['<think>', 'hmm', '</think>', '\n\n', 'Yes'] } },
   'multi-token chunks': { spec: { ...base, tokensPerChunk: 3 } },
   'no continuous usage': { spec: { ...base, continuousUsage: false } },
   'no role chunk': { spec: { ...base, roleChunk: false } },
@@ -162,6 +164,16 @@ describe.each(['worker', 'main'] as const)('OpenAI backend against the emulator 
       if (c.spec.firstTokenDelayMs !== 10_000) checkTtftAgainstTruth(name, rec);
     });
   }
+
+  it('with reasoning requested, TTFO of thinking streamed as content is the first answer text after </think>', async () => {
+    const reasoning = { enabled: true, params: { enable_thinking: true } };
+    const rec = await backend.generate({ index: 3, text: 'thinking in content' }, { ...settings, reasoning });
+    expect(rec.success).toBe(true);
+    expect(rec.text).toBe('<think>hmm</think>\n\nYes');
+    expect(rec.reasoningText).toBe('hmm');
+    // Five content chunks 3 ms apart; the answer is the fifth.
+    expect(rec.ttfoMs! - rec.ttftMs!).toBeGreaterThanOrEqual(4 * 3 - 1);
+  });
 
   it('one-byte fragmentation really reaches the client as one-byte reads', async () => {
     const rec = await backend.generate({ index: 2, text: 'one-byte fragmentation' }, settings);

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { OpenAIStreamProcessor } from '../../src/backends/openai/stream-processor.js';
+import { OpenAIStreamProcessor, type StreamProcessorOptions } from '../../src/backends/openai/stream-processor.js';
 import { buildRecord } from '../../src/backends/openai/record.js';
 
 const MS = 1_000_000n;
 
 /** Feed (data, arrival ms) pairs; returns the processor and its record (start at 0). */
-function run(reads: [string, number][], endMs?: number) {
-  const proc = new OpenAIStreamProcessor();
+function run(reads: [string, number][], endMs?: number, options: StreamProcessorOptions = {}) {
+  const proc = new OpenAIStreamProcessor(options);
   let last = 0n;
   for (const [text, ms] of reads) {
     last = BigInt(ms) * MS;
@@ -66,6 +66,66 @@ describe('OpenAIStreamProcessor + buildRecord', () => {
     expect(rec.reasoningText).toBe('hmm ok');
     expect(rec.text).toBe('Yes');
     expect(rec.reasoningTokens).toBe(2);
+  });
+
+  describe('thinking streamed as content (a server without a reasoning parser)', () => {
+    const think = { thinkMarker: true };
+
+    it('TTFO is the first visible content after </think>, even when the marker is split', () => {
+      const { rec } = run([
+        [chunk({ role: 'assistant', content: '' }, 0), 1],
+        [chunk({ content: '<think>' }, 1), 5],
+        [chunk({ content: 'hmm ok</th' }, 3), 8],
+        [chunk({ content: 'ink>\n\n' }, 5), 12],
+        [chunk({ content: 'Yes' }, 6, 'stop'), 30],
+        ['data: [DONE]\n\n', 31],
+      ], undefined, think);
+      expect(rec.ttftMs).toBe(5);
+      expect(rec.ttfoMs).toBe(30);
+      expect(rec.text).toBe('<think>hmm ok</think>\n\nYes');
+      expect(rec.reasoningText).toBe('hmm ok');
+      expect(rec.reasoningTokens).toBe(5); // continuous-usage deltas of the chunks before the answer
+    });
+
+    it('marker and answer in one chunk', () => {
+      const { rec } = run([
+        [chunk({ content: 'thinking' }), 5],
+        [chunk({ content: '</think>Yes' }, undefined, 'stop'), 9],
+        ['data: [DONE]\n\n', 10],
+      ], undefined, think);
+      expect(rec.ttfoMs).toBe(9);
+      expect(rec.reasoningText).toBe('thinking');
+    });
+
+    it('no marker at all (thinking skipped or stripped by the server): the content is the answer', () => {
+      const { rec } = run([
+        [chunk({ content: 'Yes' }), 5],
+        [chunk({ content: ' sure' }, undefined, 'stop'), 9],
+        ['data: [DONE]\n\n', 10],
+      ], undefined, think);
+      expect(rec.ttfoMs).toBe(5);
+      expect(rec.reasoningText).toBeUndefined();
+    });
+
+    it('a server that parses reasoning (reasoning_content) keeps content as the answer', () => {
+      const { rec } = run([
+        [chunk({ reasoning_content: 'hmm' }), 5],
+        [chunk({ content: 'a </think> in the answer' }, undefined, 'stop'), 9],
+        ['data: [DONE]\n\n', 10],
+      ], undefined, think);
+      expect(rec.ttfoMs).toBe(9);
+      expect(rec.reasoningText).toBe('hmm');
+    });
+
+    it('without reasoning requested, a </think> in content is just text', () => {
+      const { rec } = run([
+        [chunk({ content: 'x</think>' }), 5],
+        [chunk({ content: 'y' }, undefined, 'stop'), 9],
+        ['data: [DONE]\n\n', 10],
+      ]);
+      expect(rec.ttfoMs).toBe(5);
+      expect(rec.reasoningText).toBeUndefined();
+    });
   });
 
   it('prefers usage reasoning_tokens when the server reports them', () => {

@@ -201,7 +201,15 @@ export function createOpenAIBackend(opts: OpenAIBackendOptions): OpenAIBackend {
     });
     const timeoutMs = settings.timeoutMs !== undefined && settings.timeoutMs > 0 ? settings.timeoutMs : requestTimeoutMs;
     return streamRequest(
-      { pool: livePool(), path: streamPath, headers: streamHeaders, body: JSON.stringify(body), timeoutMs, ...(signal ? { signal } : {}) },
+      {
+        pool: livePool(),
+        path: streamPath,
+        headers: streamHeaders,
+        body: JSON.stringify(body),
+        timeoutMs,
+        ...(signal ? { signal } : {}),
+        ...(settings.reasoning?.enabled ? { thinkMarker: true } : {}),
+      },
       enqueueNs,
     );
   }

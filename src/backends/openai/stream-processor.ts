@@ -4,6 +4,7 @@
 // any parsing) and passes the stamp with the bytes. Never throws on server input.
 
 import { SseParser, type SseEvent } from '../../sse/index.js';
+import { ThinkMarkerScanner } from '../../text/think-marker.js';
 import { clearKeepingCapacity } from '../../util/clear-array.js';
 
 /** One content-bearing chunk. */
@@ -72,6 +73,18 @@ export function serverErrorMessage(payload: unknown): string | null {
 /** Flags of a timeline entry. */
 const ANSWER = 1;
 const REASONING = 2;
+/** Carries `content` / `text` (answer, or thinking streamed as content before the marker). */
+const CONTENT = 4;
+/** Content before the end-of-thinking marker (thinking streamed as content). */
+const THINK = 8;
+
+export interface StreamProcessorOptions {
+  /**
+   * The request asked for reasoning: when the server runs no reasoning parser, the thinking
+   * arrives as `content` ending with `</think>`, and the answer (TTFO) starts after it.
+   */
+  thinkMarker?: boolean;
+}
 
 export class OpenAIStreamProcessor {
   private readonly parser = new SseParser();
@@ -109,6 +122,18 @@ export class OpenAIStreamProcessor {
   private contentWithoutUsage = false;
   /** Sum of token deltas of reasoning-only chunks (continuous usage). */
   private reasoningTokenSum = 0;
+  /** Thinking streamed as content: the marker scanner, and the token deltas of its chunks. */
+  private readonly think: ThinkMarkerScanner | null;
+  private thinkTokenSum = 0;
+
+  constructor(options: StreamProcessorOptions = {}) {
+    this.think = options.thinkMarker ? new ThinkMarkerScanner() : null;
+  }
+
+  /** Thinking came as content and its end marker was seen (else content chunks are the answer). */
+  private get thoughtInContent(): boolean {
+    return this.think !== null && this.think.markerSeen && this.reasoningParts.length === 0;
+  }
 
   /** Content-bearing chunks received so far. */
   get chunkCount(): number {
@@ -119,14 +144,18 @@ export class OpenAIStreamProcessor {
   contentChunks(): ContentChunk[] {
     const t = this.timeline;
     const out: ContentChunk[] = [];
+    // Before the end marker is seen, content is provisionally thinking; a stream that never
+    // shows the marker had no thinking in its content: all of it is the answer.
+    const split = this.thoughtInContent;
     for (let i = 0; i < t.length; i += 3) {
       const tokensPlusOne = t[i + 1]!;
       const flags = t[i + 2]!;
+      const thinking = split && (flags & THINK) !== 0;
       out.push({
         ns: this.firstChunkNs + BigInt(t[i]!),
         tokens: tokensPlusOne === 0 ? null : tokensPlusOne - 1,
-        answer: (flags & ANSWER) !== 0,
-        reasoning: (flags & REASONING) !== 0,
+        answer: (flags & ANSWER) !== 0 || ((flags & CONTENT) !== 0 && !thinking),
+        reasoning: (flags & REASONING) !== 0 || thinking,
       });
     }
     return out;
@@ -137,7 +166,8 @@ export class OpenAIStreamProcessor {
   }
 
   get reasoningText(): string {
-    return this.reasoningParts.join('');
+    if (this.reasoningParts.length > 0) return this.reasoningParts.join('');
+    return this.thoughtInContent ? (this.think!.thinkingText(this.text) ?? '') : '';
   }
 
   get finished(): boolean {
@@ -252,6 +282,8 @@ export class OpenAIStreamProcessor {
     let answer = false;
     let reasoning = false;
     let tools = false;
+    let content = false;
+    let thinking = false;
     for (const c of choices) {
       const choice = asRecord(c);
       if (choice === null) continue;
@@ -261,14 +293,16 @@ export class OpenAIStreamProcessor {
       const text = choice['text'];
       if (typeof text === 'string' && text.length > 0) {
         this.textParts.push(text);
-        answer = true;
+        content = true;
+        if (this.classifyContent(text)) thinking = true;
       }
       const delta = asRecord(choice['delta']);
       if (delta === null) continue;
-      const content = delta['content'];
-      if (typeof content === 'string' && content.length > 0) {
-        this.textParts.push(content);
-        answer = true;
+      const deltaText = delta['content'];
+      if (typeof deltaText === 'string' && deltaText.length > 0) {
+        this.textParts.push(deltaText);
+        content = true;
+        if (this.classifyContent(deltaText)) thinking = true;
       }
       const rc = delta['reasoning_content'] ?? delta['reasoning'];
       if (typeof rc === 'string' && rc.length > 0) {
@@ -307,9 +341,10 @@ export class OpenAIStreamProcessor {
     // Content-bearing: text/reasoning/tool calls, or (continuous usage) new tokens on a chunk
     // that has choices. Never the role-only opener nor a usage-only chunk.
     const newTokens = this.continuousUsage && tokens !== null && tokens > 0;
-    if (!(answer || reasoning || tools || newTokens)) return;
+    if (!(answer || content || reasoning || tools || newTokens)) return;
     if (tokens === null && !this.continuousUsage) this.contentWithoutUsage = true;
-    if (reasoning && !answer) this.reasoningTokenSum += tokens ?? 0;
+    if (reasoning && !answer && !content) this.reasoningTokenSum += tokens ?? 0;
+    if (thinking) this.thinkTokenSum += tokens ?? 0;
     if (this.timeline.length === 0) {
       this.firstChunkNs = ns;
       this.firstChunkSlackMs = this.feedSlackMs;
@@ -319,13 +354,20 @@ export class OpenAIStreamProcessor {
       this.lastStampNs = ns;
       this.lastOffsetNs = Number(ns - this.firstChunkNs);
     }
-    this.timeline.push(this.lastOffsetNs, tokens === null ? 0 : tokens + 1, (answer || tools ? ANSWER : 0) | (reasoning ? REASONING : 0));
+    const flags = (answer || tools ? ANSWER : 0) | (reasoning ? REASONING : 0) | (content ? CONTENT : 0) | (thinking ? THINK : 0);
+    this.timeline.push(this.lastOffsetNs, tokens === null ? 0 : tokens + 1, flags);
+  }
+
+  /** True when a content delta is (so far) thinking streamed as content, before the marker. */
+  private classifyContent(text: string): boolean {
+    return this.think !== null && this.reasoningParts.length === 0 && this.think.classify(text) === 'thinking';
   }
 
   /** Reasoning tokens: from usage details when given, else the continuous-usage deltas of reasoning chunks. */
   get reasoningTokens(): number | null {
     if (this.usage.reasoningTokens !== null) return this.usage.reasoningTokens;
     if (this.continuousUsage && this.reasoningParts.length > 0) return this.reasoningTokenSum;
+    if (this.continuousUsage && this.thoughtInContent) return this.thinkTokenSum;
     return null;
   }
 }

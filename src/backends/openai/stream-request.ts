@@ -27,6 +27,8 @@ export interface StreamRequestArgs {
   /** 0 = none */
   timeoutMs: number;
   signal?: AbortSignal;
+  /** The request asked for reasoning (see StreamProcessorOptions.thinkMarker). */
+  thinkMarker?: boolean;
 }
 
 export interface StreamResult {
@@ -134,6 +136,7 @@ class StreamExchange implements ConnectionUser, ConnectionWaiter, Lingerer {
   private readonly pool: H1Pool;
   private readonly timeoutMs: number;
   private readonly signal: AbortSignal | undefined;
+  private readonly thinkMarker: boolean;
 
   constructor(
     args: StreamRequestArgs,
@@ -143,6 +146,7 @@ class StreamExchange implements ConnectionUser, ConnectionWaiter, Lingerer {
     this.pool = args.pool;
     this.timeoutMs = args.timeoutMs;
     this.signal = args.signal;
+    this.thinkMarker = args.thinkMarker === true;
   }
 
   start(args: StreamRequestArgs): void {
@@ -317,7 +321,7 @@ class StreamExchange implements ConnectionUser, ConnectionWaiter, Lingerer {
   private onHead(h: ResponseHead): void {
     this.head = h;
     this.httpStatus = h.status;
-    if (isEventStream(h)) this.proc = new OpenAIStreamProcessor();
+    if (isEventStream(h)) this.proc = new OpenAIStreamProcessor({ thinkMarker: this.thinkMarker });
     else this.errorBody = [];
   }
 
