@@ -127,7 +127,10 @@ async function readCaFile(path: string): Promise<string> {
 export async function createBackend(config: BenchmarkConfig, ctx: BackendContext): Promise<Backend> {
   if (backendKind(config) === 'openai') {
     const m = await optionalImport(() => import('../backends/openai/index.js'), 'the OpenAI-compatible backend (src/backends/openai)');
+    // backend.tokenizer: the labelled fallback count for a server that sends no usage.
+    const local = await tokenizer(config);
     return m.createOpenAIBackend({
+      ...(local ? { countTokens: (text: string) => local.encode(text).length } : {}),
       endpoint: config.backend.endpoint!,
       ...(config.backend.model ? { model: config.backend.model } : {}),
       ...(config.backend.api_key ? { apiKey: config.backend.api_key } : {}),
@@ -182,8 +185,11 @@ export async function emissions(joules: number, config: BenchmarkConfig): Promis
   return { grams: r.grams, intensityGPerKwh: r.intensityGPerKWh, source: [r.source, r.region].filter(Boolean).join(', ') };
 }
 
-/** The native model's tokenizer, or for a server the local one named by backend.tokenizer (if any). */
-export async function tokenizer(config: BenchmarkConfig): Promise<Tokenizer | null> {
+/**
+ * The native model's tokenizer, or for a server the local one named by backend.tokenizer (if
+ * any). Its encode is synchronous (the record of a request is built synchronously from it).
+ */
+export async function tokenizer(config: BenchmarkConfig): Promise<(Omit<Tokenizer, 'encode'> & { encode(text: string): number[] }) | null> {
   const dir = backendKind(config) === 'native' ? await nativeModelPath(config) : config.backend.tokenizer;
   if (dir === null) return null;
   if (backendKind(config) === 'openai' && !(await stat(dir).then((s) => s.isDirectory(), () => false)))

@@ -238,7 +238,7 @@ function rampDownWarning(rampDown: number | null, windowSeconds: number, load: L
   return `ramp-down: ${(100 * share).toFixed(1)} % of the energy window (${rampDown.toFixed(3)} s of ${windowSeconds.toFixed(3)} s) ` +
     `came after the last measured request was dispatched, with fewer requests in flight than the load's maximum ` +
     `(${describeLoadPlan(load)}) while the last ones finished; the per-query energy figures (wh_per_1000_queries, ` +
-    'avg_energy_per_prompt_wh, tokens_per_joule) include it';
+    'avg_energy_per_prompt_wh, tokens_per_joule, output_tokens_per_joule) include it';
 }
 
 /**

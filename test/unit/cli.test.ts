@@ -12,6 +12,8 @@ import { startOpenAIEmulator, type OpenAIEmulator } from '../../src/backends/ope
 import { EXIT } from '../../src/cli/errors.js';
 import { MASTER_COLUMNS } from '../../src/results/columns.js';
 import { readCsvFile } from '../../src/results/csv-file.js';
+import { loadTextPipeline } from '../../src/text/pipeline.js';
+import { QWEN3_DIR } from '../fixtures/text/paths.js';
 
 const ROOT = join(import.meta.dirname, '../..');
 const FIX = join(ROOT, 'test/fixtures/old-system');
@@ -224,6 +226,27 @@ describe('aeb CLI (child processes)', () => {
     const bad = await aeb('report', foreign);
     expect(bad.code).toBe(EXIT.RESULTS_FILE);
     expect(bad.stderr).toMatch(/report\.json is not an aeb run report/);
+  });
+
+  it('a server that sends no usage: --tokenizer DIR counts the tokens, labelled as a tokenizer count', async () => {
+    const words = ['Hello', ' there', ',', ' friend', '.'];
+    const bare = await startOpenAIEmulator({
+      respond: () => ({ steps: buildStream({ tokens: words, continuousUsage: false, finalUsage: false }).steps }),
+    });
+    try {
+      const out = join(work, 'tokenizer-out');
+      const r = await aeb('run', '--backend', 'vllm', '--endpoint', `${bare.url}/v1`, '--model', 'emulated-model', '--num-prompts', '2',
+        '--warmup', '0', '--no-energy', '--json', '--output-dir', out, '--tokenizer', QWEN3_DIR);
+      expect(r.stderr).not.toMatch(/internal error/);
+      expect(r.code).toBe(0);
+      const o = JSON.parse(r.stdout.trim());
+      const perRequest = (await loadTextPipeline(QWEN3_DIR)).tokenizer.encode(words.join('')).length;
+      expect(o.summary.total_completion_tokens).toBe(2 * perRequest);
+      const records = (await readFile(o.files.records, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+      expect(records.map((x) => x.token_count_source ?? x.tokenCountSource)).toEqual(['tokenizer', 'tokenizer']);
+    } finally {
+      await bare.close();
+    }
   });
 
   it('Ctrl-C on `aeb run` against a slow server: exit 130 within 2 s, finished requests kept', async () => {

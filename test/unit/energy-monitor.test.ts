@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { createEnergyMonitor, describeEnergySensors, type EnergyMonitorOptions } from '../../src/energy/index.js';
-import { failingNvmlProvider } from '../../src/energy/nvml-adapter.js';
+import { COUNTER_UPDATE_PERIOD_S } from '../../src/energy/gpu-probe.js';
+import { failingNvmlProvider, type NvmlProvider } from '../../src/energy/nvml-adapter.js';
+import { buildSummary } from '../../src/runner/summary.js';
 import { GpuSampler } from '../../src/energy/sampler.js';
 import { memoryNvml, type MemoryDevice } from '../fixtures/fake-nvml/harness.js';
 
@@ -19,6 +21,8 @@ const h200 = (i: number, series: MemoryDevice['series']): MemoryDevice => ({
   series,
 });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** A window long enough for the energy counter (≥ its ~100 ms update period). */
+const COUNTER_WINDOW_MS = COUNTER_UPDATE_PERIOD_S * 1000 + 10;
 /** busy CPU ms since boot, advancing by `step` per call. */
 const busyClock = (step: number) => {
   let t = 0;
@@ -87,7 +91,7 @@ describe('energy monitor (in-memory NVML)', () => {
     // Idle: counter works (start 0, end 1000). Window: counter fails, power is integrated.
     const nvml = memoryNvml([h200(0, { energyMj: [0, 1000, { error: 3 }], powerMw: [100_000] })]);
     const m = await createEnergyMonitor({ nvml: nvml.provider, raplRoot: noRapl, sampleHz: 0, env: {} });
-    expect(Object.keys((await m.measureIdle(0.1))!.watts)).toContain('GPU 0 (NVIDIA H200, 0000:19:00.0)');
+    expect(Object.keys((await m.measureIdle(0.15))!.watts)).toContain('GPU 0 (NVIDIA H200, 0000:19:00.0)');
     await m.startWindow('w');
     const w = await m.stopWindow();
     expect(w.figures[0]).toMatchObject({ method: 'integrated', status: 'ok', dynamicJoules: null });
@@ -98,6 +102,7 @@ describe('energy monitor (in-memory NVML)', () => {
     const nvml = memoryNvml([h200(0, { energyMj: [50_000, 20] }), h200(1, { energyMj: [10, 30] })]);
     const m = await createEnergyMonitor({ nvml: nvml.provider, raplRoot: noRapl, sampleHz: 0, env: {} });
     await m.startWindow('run');
+    await sleep(COUNTER_WINDOW_MS);
     const w = await m.stopWindow();
     const [g0, g1] = w.figures;
     expect(g0).toMatchObject({ status: 'invalid', joules: null });
@@ -107,14 +112,39 @@ describe('energy monitor (in-memory NVML)', () => {
     await m.close();
   });
 
-  it('flags windows shorter than the counter update period', async () => {
-    const nvml = memoryNvml([h200(0, { energyMj: [0, 7] })]);
-    const m = await createEnergyMonitor({ nvml: nvml.provider, raplRoot: noRapl, sampleHz: 0, env: {} });
+  it('invalidates a counter window shorter than the counter update period (no 0 J "measured")', async () => {
+    // The counter steps every ~100 ms: a short window reads 0 or one step, whatever was drawn.
+    const nvml = memoryNvml([h200(0, { energyMj: [0, 0] })]);
+    const m = await createEnergyMonitor({ nvml: nvml.provider, raplRoot: noRapl, sampleHz: 0, busyCpuMs: busyClock(1), env: {} });
     await m.startWindow('tiny');
     const w = await m.stopWindow();
-    expect(w.figures[0]).toMatchObject({ status: 'ok', joules: 0.007 });
-    expect(w.figures[0]!.reason).toMatch(/shorter than the energy counter's update period/);
+    const g = w.figures[0]!;
+    expect(g).toMatchObject({ scope: 'gpu', method: 'counter', status: 'invalid', joules: null, source: 'GPU 0 (NVIDIA H200, 0000:19:00.0)' });
+    expect(g.reason).toMatch(/^window 0\.0\d\d s is shorter than the energy counter's update period \(~100 ms\): its delta \(0 mJ\) cannot be trusted/);
+    expect(w.gpuJoules).toBeNull();
+    const s = buildSummary({ records: [], plannedPrompts: 0, warmupRequests: 0, durationSeconds: 0, stopReason: null, cancelledInFlight: 0, energy: w, idle: null, emissions: null });
+    expect(s.energy).toMatchObject({ status: 'invalid', scope: 'gpu', primary_joules: null });
+    expect(s.gpu_energy_wh).toBeNull();
     await m.close();
+  });
+
+  it('invalidates an integrated window whose power readings span no time (nothing to integrate)', async () => {
+    // A clock that does not move between the window's two power readings: one sample, no span.
+    const base = memoryNvml([h200(0, { energyMj: [{ error: 3 }], powerMw: [200_000] })]).provider;
+    const frozen: NvmlProvider = {
+      open: (lib) => {
+        const s = base.open(lib);
+        return { ...s, read: async (i, g) => (await s.read(i, g)).map((r) => ({ ...r, tNs: 1n })) };
+      },
+    };
+    const m = await createEnergyMonitor({ nvml: frozen, raplRoot: noRapl, sampleHz: 0, busyCpuMs: busyClock(1), env: {} });
+    await m.startWindow('w');
+    await sleep(COUNTER_WINDOW_MS);
+    const w = await m.stopWindow();
+    await m.close();
+    expect(w.figures[0]).toMatchObject({ method: 'integrated', status: 'invalid', joules: null });
+    expect(w.figures[0]!.reason).toMatch(/power integrated over 1 sample in a 0\.1\d\d s window: no reading after the window start, nothing to integrate/);
+    expect(w.gpuJoules).toBeNull();
   });
 
   it('integrates power where the energy counter is not supported, and labels it', async () => {
@@ -161,6 +191,7 @@ describe('energy monitor (in-memory NVML)', () => {
     const run = async (gpu: EnergyMonitorOptions['gpu'], env: Record<string, string>) => {
       const m = await createEnergyMonitor({ nvml: memoryNvml(devs).provider, gpu, raplRoot: noRapl, sampleHz: 0, env });
       await m.startWindow('w');
+      await sleep(COUNTER_WINDOW_MS);
       const w = await m.stopWindow();
       await m.close();
       return w.gpuJoules;

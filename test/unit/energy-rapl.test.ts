@@ -10,6 +10,7 @@ import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 
 import { createEnergyMonitor } from '../../src/energy/index.js';
 import { discoverRapl, RaplProbe, unwrapDelta } from '../../src/energy/rapl.js';
+import { buildSummary } from '../../src/runner/summary.js';
 
 const base = mkdtempSync(join(tmpdir(), 'aeb-rapl-'));
 afterAll(() => rmSync(base, { recursive: true, force: true }));
@@ -150,6 +151,35 @@ describe('RAPL', () => {
     const [fig] = await probe.end();
     expect(fig).toMatchObject({ status: 'invalid', joules: null });
     expect(fig!.reason).toMatch(/read failed during the window: .*energy_uj does not exist/);
+  });
+
+  it('leaves the CPU total empty when a DRAM domain that exists fails mid-window; an unavailable DRAM domain stays out', async () => {
+    domain('intel-rapl:0', 'package-0', 1_000_000);
+    domain('intel-rapl:0/intel-rapl:0:0', 'dram', 500_000);
+    const m = await createEnergyMonitor({ gpu: false, raplRoot: root, sampleHz: 0 });
+    await m.startWindow('w');
+    setEnergy('intel-rapl:0', 3_500_000); // +2.5 J
+    rmSync(join(root, 'intel-rapl:0/intel-rapl:0:0', 'energy_uj')); // DRAM read fails at window end
+    const w = await m.stopWindow();
+    await m.close();
+    expect(w.figures.filter((f) => f.scope !== 'gpu').map((f) => [f.source, f.status, f.joules])).toEqual([
+      ['package-0', 'ok', 2.5],
+      ['package-0/dram', 'invalid', null],
+    ]);
+    expect(w.cpuJoules).toBeNull(); // not 2.5 J under a scope that says cpu-package+dram
+    const s = buildSummary({ records: [], plannedPrompts: 0, warmupRequests: 0, durationSeconds: 0, stopReason: null, cancelledInFlight: 0, energy: w, idle: null, emissions: null });
+    expect(s.energy).toMatchObject({ status: 'invalid', scope: 'cpu-package+dram', cpu_joules: null, cpu_method: null, primary_joules: null });
+
+    // No readable DRAM domain at all (here: a malformed range): the package alone, as before.
+    writeFileSync(join(root, 'intel-rapl:0/intel-rapl:0:0', 'energy_uj'), '0\n');
+    writeFileSync(join(root, 'intel-rapl:0/intel-rapl:0:0', 'max_energy_range_uj'), 'n/a\n');
+    const m2 = await createEnergyMonitor({ gpu: false, raplRoot: root, sampleHz: 0 });
+    await m2.startWindow('w');
+    setEnergy('intel-rapl:0', 4_500_000); // +1 J
+    const w2 = await m2.stopWindow();
+    await m2.close();
+    expect(w2.figures.find((f) => f.scope === 'dram')).toMatchObject({ status: 'unavailable', joules: null });
+    expect(w2.cpuJoules).toBe(1);
   });
 
   it('says when there is no RAPL at all', async () => {

@@ -1,6 +1,7 @@
 import { expect, it } from 'vitest';
 import type { RequestRecord } from '../../src/backends/types.js';
 import type { EnergyMonitor, EnergyWindowResult } from '../../src/energy/types.js';
+import type { LoadPlan } from '../../src/load/plan.js';
 import { AUTO_IDLE_SECONDS, runBenchmark, RunSetupError } from '../../src/runner/runner.js';
 import { runErrorMessage } from '../../src/results/master-csv.js';
 import { promptsOf, scriptedBackend } from '../helpers/scripted-backend.js';
@@ -242,4 +243,44 @@ it('many requests in flight on the one cancel signal raise no listener-leak warn
   } finally {
     process.off('warning', onWarning);
   }
+});
+
+it('labels the ramp-down inside the energy window: its length, and a warning when several requests ran at once', async () => {
+  const { mkdtemp, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { createEnergyMonitor } = await import('../../src/energy/monitor.js');
+  const { memoryNvml } = await import('../fixtures/fake-nvml/harness.js');
+  const noRapl = await mkdtemp(join(tmpdir(), 'aeb-norapl-'));
+  const run = async (load: LoadPlan, prompts: number) => {
+    const backend = scriptedBackend({ script: () => ({ delayMs: 80 }) });
+    const nvml = memoryNvml([{ name: 'NVIDIA H200', busId: '00000000:19:00.0', uuid: 'GPU-0', series: { energyMj: [0, 50_000] } }]);
+    const energy = await createEnergyMonitor({ nvml: nvml.provider, raplRoot: noRapl, sampleHz: 0, busyCpuMs: () => 0, env: {} });
+    try {
+      const r = await runBenchmark({ backend, prompts: promptsOf(prompts), settings, load, energy, idleSeconds: 0 });
+      // The runner stamps the dispatch just before the backend's own start stamp.
+      const lastStart = backend.dispatchTimesNs.at(-1)!;
+      return { r, sinceLastStartS: Number(r.energyWindow!.endNs - lastStart) / 1e9 };
+    } finally {
+      await energy.close();
+    }
+  };
+  // 5 requests, 4 at a time: the 5th starts when the first finishes and runs alone to the end.
+  const concurrent = await run({ mode: 'concurrency', concurrency: 4 }, 5);
+  const e = concurrent.r.summary.energy;
+  expect(e.status).toBe('measured');
+  expect(e.ramp_down_seconds!).toBeGreaterThanOrEqual(concurrent.sinceLastStartS);
+  expect(e.ramp_down_seconds!).toBeLessThan(concurrent.sinceLastStartS + 0.02);
+  expect(e.ramp_down_seconds!).toBeGreaterThan(0.07);
+  const share = (100 * e.ramp_down_seconds!) / e.window_seconds!;
+  expect(share).toBeGreaterThan(10);
+  expect(concurrent.r.warnings).toContain(e.warnings[0]);
+  expect(e.warnings[0]).toMatch(new RegExp(`^ramp-down: ${share.toFixed(1)} % of the energy window \\(${e.ramp_down_seconds!.toFixed(3)} s of ${e.window_seconds!.toFixed(3)} s\\) .*load's maximum \\(concurrency 4\\)`));
+
+  // One at a time: the last request alone is no ramp-down from a higher load; no warning.
+  const sequential = await run({ mode: 'sequential' }, 3);
+  expect(sequential.r.summary.energy.ramp_down_seconds!).toBeGreaterThan(0.07);
+  expect(sequential.r.summary.energy.warnings).toEqual([]);
+  expect(sequential.r.warnings).toEqual([]);
+  await rm(noRapl, { recursive: true });
 });

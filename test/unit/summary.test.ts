@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 import type { BackendDescription, RequestRecord } from '../../src/backends/types.js';
 import { createEnergyMonitor } from '../../src/energy/monitor.js';
 import type { EnergyWindowResult } from '../../src/energy/types.js';
-import { buildSummary, partialFailureMessage } from '../../src/runner/summary.js';
+import type { LoadPlan } from '../../src/load/plan.js';
+import { buildSummary, partialFailureMessage, type SummaryInput } from '../../src/runner/summary.js';
 
 function rec(i: number, ok: boolean, ttft: number | null, total: number, prompt: number | null, completion: number | null): RequestRecord {
   return {
@@ -197,5 +198,63 @@ describe('energy of a server on another machine', () => {
     expect(gpuRun.energy.warnings[0]).toMatch(/^energy figures \(gpu\) are this client machine's/);
     // The same GPUs behind a loopback server are the server's.
     expect(summarise(energy, server('http://127.0.0.1:8000/v1')).wh_per_1000_queries).toBe(500);
+  });
+});
+
+describe('energy labels of the summary', () => {
+  const one = [rec(0, true, 5, 10, 1, 3)];
+  const summarise = (w: EnergyWindowResult | null, extra: Partial<SummaryInput> = {}) => buildSummary({
+    records: one, plannedPrompts: 1, warmupRequests: 0, durationSeconds: 1, stopReason: null, cancelledInFlight: 0,
+    energy: w, idle: null, emissions: null, ...extra,
+  });
+
+  it('never presents the client machine\'s GPU energy as the run\'s (gpu_energy_wh), but keeps it in the energy section', () => {
+    const remote = summarise(energy, { backend: { backend: 'openai', model: 'm', details: { endpoint: 'http://10.1.2.3:8000/v1' } } });
+    expect(remote.gpu_energy_wh).toBeNull();
+    expect(remote.energy).toMatchObject({ covers_workload: false, gpu_joules: 3600, gpu_dynamic_joules: 1800, cpu_joules: 360 });
+    expect(remote.energy.warnings[0]).toContain('gpu_energy_wh, wh_per_1000_queries');
+    expect(summarise(energy, { backend: { backend: 'openai', model: 'm', details: { endpoint: 'http://127.0.0.1:8000/v1' } } }).gpu_energy_wh).toBe(1);
+  });
+
+  it('says how the CPU total was obtained: rapl, estimated, or null without one', () => {
+    expect(summarise(energy).energy.cpu_method).toBe('rapl');
+    const gpuAndEstimate: EnergyWindowResult = { ...energy, cpuJoules: 36, figures: [
+      energy.figures[0]!,
+      { scope: 'cpu-package', method: 'counter', status: 'unavailable', source: 'RAPL', joules: null, reason: 'unavailable: root-only' },
+      { scope: 'estimated-cpu', method: 'estimated', status: 'ok', source: 'system CPU time × 10 W/core', joules: 36 },
+    ] };
+    // The primary figure is the measured GPU one; the CPU one is an estimate and says so.
+    expect(summarise(gpuAndEstimate).energy).toMatchObject({ status: 'measured', method: 'counter', cpu_joules: 36, cpu_method: 'estimated' });
+    expect(summarise({ ...energy, cpuJoules: null, figures: [energy.figures[0]!] }).energy.cpu_method).toBeNull();
+    expect(summarise(null).energy.cpu_method).toBeNull();
+  });
+
+  describe('ramp-down inside the energy window', () => {
+    // Window 0–2 s; the last measured request was dispatched at `at` seconds.
+    const ramp = (at: number, load: LoadPlan | undefined) =>
+      summarise(energy, { lastDispatchNs: BigInt(at * 1e9), ...(load ? { load } : {}) }).energy;
+
+    it('reports window end − last dispatch, and warns when several requests ran at once and it exceeds 10 % of the window', () => {
+      const e = ramp(1.5, { mode: 'concurrency', concurrency: 4 });
+      expect(e.ramp_down_seconds).toBe(0.5);
+      expect(e.warnings).toEqual([
+        "ramp-down: 25.0 % of the energy window (0.500 s of 2.000 s) came after the last measured request was dispatched, with fewer " +
+          "requests in flight than the load's maximum (concurrency 4) while the last ones finished; the per-query energy figures " +
+          '(wh_per_1000_queries, avg_energy_per_prompt_wh, tokens_per_joule, output_tokens_per_joule) include it',
+      ]);
+      expect(ramp(1, { mode: 'rate', rate: 5, arrival: 'poisson' }).warnings[0]).toMatch(/^ramp-down: 50\.0 % .*\(rate 5\/s poisson\)/);
+      expect(ramp(1, { mode: 'rate', rate: 5, arrival: 'constant', maxConcurrency: 2 }).warnings).toHaveLength(1);
+    });
+
+    it('gives no warning one request at a time, at 10 % or less, without energy, or when the dispatch time is unknown', () => {
+      expect(ramp(1, { mode: 'sequential' })).toMatchObject({ ramp_down_seconds: 1, warnings: [] });
+      expect(ramp(1, { mode: 'concurrency', concurrency: 1 }).warnings).toEqual([]);
+      expect(ramp(1, { mode: 'rate', rate: 5, arrival: 'constant', maxConcurrency: 1 }).warnings).toEqual([]);
+      expect(ramp(1.8, { mode: 'concurrency', concurrency: 4 })).toMatchObject({ ramp_down_seconds: 0.2, warnings: [] });
+      expect(summarise(energy).energy).toMatchObject({ ramp_down_seconds: null, warnings: [] });
+      expect(ramp(2.5, { mode: 'concurrency', concurrency: 4 }).ramp_down_seconds).toBeNull(); // not inside the window
+      const none = summarise({ ...energy, gpuJoules: null, cpuJoules: null, figures: [] }, { lastDispatchNs: 1_000_000_000n, load: { mode: 'concurrency', concurrency: 4 } });
+      expect(none.energy).toMatchObject({ status: 'unavailable', ramp_down_seconds: 1, warnings: [] });
+    });
   });
 });
