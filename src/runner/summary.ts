@@ -162,6 +162,7 @@ export const SUMMARY_FORMULAS: Record<string, string> = {
   tokens_per_joule: '(prompt + completion tokens) / primary energy (J)',
   output_tokens_per_joule: 'completion tokens / primary energy (J)',
   co2_emissions_g: 'primary energy (kWh) × grid carbon intensity (g CO2e/kWh)',
+  ramp_down_seconds: 'energy window end − dispatch of the last measured request (the tail where requests only finish; inside the window, so in the per-query energy)',
   goodput: 'measured requests meeting every set SLO (TTFT, TPOT, E2E ≤ target; failed requests never do) / duration',
   primary_energy: 'GPU board energy of the GPUs doing the work when measured, else CPU package (+DRAM), else the CPU-time estimate (status "estimated"); none for a server on another machine unless GPUs of this machine are attributed to it',
 };
@@ -248,7 +249,8 @@ function rampDownWarning(rampDown: number | null, windowSeconds: number, load: L
  * silently change what wh_per_1000_queries means. A server on another machine is covered by
  * no sensor of this machine: then there is no primary figure.
  */
-function summariseEnergy(window: EnergyWindowResult | null, input: SummaryInput): EnergySummary {
+function summariseEnergy(input: SummaryInput): EnergySummary {
+  const window = input.energy;
   const idle = input.idle;
   const idleAfter = input.idleAfter ?? null;
   const figures = window?.figures ?? [];
@@ -328,7 +330,7 @@ export function buildSummary(input: SummaryInput): RunSummary {
   const icl = ok.flatMap((r) => r.iclMs);
   const chunks = ok.reduce((s, r) => s + r.iclMs.length + (r.ttftMs !== null ? 1 : 0), 0);
 
-  const energy = summariseEnergy(input.energy, input);
+  const energy = summariseEnergy(input);
   const primaryWh = energy.primary_joules === null ? null : energy.primary_joules / 3600;
   const perQuery = records.length ? div(primaryWh, records.length) : null;
   // Emissions of energy that does not cover the work would read as the run's: none then.

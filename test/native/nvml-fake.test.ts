@@ -68,6 +68,7 @@ async function oneWindow(opts: EnergyMonitorOptions) {
   const m = await createEnergyMonitor({ nvml: provider, nvmlLibrary: lib, raplRoot: noRapl, sampleHz: 0, env: {}, ...opts });
   try {
     await m.startWindow('w');
+    await new Promise((r) => setTimeout(r, 110)); // ≥ the counter's ~100 ms update period (shorter windows are invalid)
     return await m.stopWindow();
   } finally {
     await m.close();

@@ -27,3 +27,23 @@ it('never prints a nonzero energy as zero: small values keep 3 significant digit
   expect(text).toContain('package-0: 0.100 J');
   expect(text).not.toMatch(/CPU 0\.0000 Wh/);
 });
+
+it('labels a CPU estimate beside a measured GPU figure "(estimated)" in the headline, and client-only figures as such', () => {
+  const gpu = { scope: 'gpu', method: 'counter', status: 'ok', source: 'GPU 0 (NVIDIA H200, 0000:19:00.0)', joules: 360 } as const;
+  const window = (cpu: EnergyWindowResult['figures']): EnergyWindowResult => ({
+    label: 'measured', startNs: 0n, endNs: 200_000_000n, seconds: 0.2, gpuJoules: 360, cpuJoules: 360, figures: [gpu, ...cpu],
+  });
+  const headline = (w: EnergyWindowResult, endpoint?: string) => formatSummary('run', buildSummary({
+    records: [rec], plannedPrompts: 1, warmupRequests: 0, durationSeconds: 0.2, stopReason: null, cancelledInFlight: 0, energy: w, idle: null, emissions: null,
+    ...(endpoint ? { backend: { backend: 'openai', model: 'm', details: { endpoint } } } : {}),
+  })).split('\n').find((l) => l.startsWith('  energy ('))!;
+
+  const estimated = window([
+    { scope: 'cpu-package', method: 'counter', status: 'unavailable', source: 'RAPL', joules: null, reason: 'unavailable: root-only' },
+    { scope: 'estimated-cpu', method: 'estimated', status: 'ok', source: 'system CPU time × 10 W/core', joules: 360 },
+  ]);
+  expect(headline(estimated)).toMatch(/^ {2}energy \(gpu, counter, window 0\.20 s\): GPU 0\.1000 Wh, CPU 0\.1000 Wh \(estimated\); /);
+  const rapl = window([{ scope: 'cpu-package', method: 'counter', status: 'ok', source: 'package-0', joules: 360 }]);
+  expect(headline(rapl)).toContain('GPU 0.1000 Wh, CPU 0.1000 Wh; ');
+  expect(headline(rapl, 'http://10.1.2.3:8000/v1')).toMatch(/^ {2}energy \(client-only \(gpu\), counter, window 0\.20 s\): GPU 0\.1000 Wh, CPU 0\.1000 Wh; n\/a Wh\/1000 queries/);
+});
