@@ -88,6 +88,26 @@ export class RunSetupError extends Error {
   override name = 'RunSetupError';
 }
 
+/**
+ * A warmup request: the dataset prompt with a tag in front of the user's text. A server with
+ * prefix caching (vLLM's default) would otherwise hold the exact prompts measured first, and
+ * their TTFT would be cache hits. The tag changes the text from its first token on, so only
+ * what every prompt shares (the chat template's head, a system message) stays warm, as it
+ * does in any steady state. Token-id prompts are sent as they are (no text to tag).
+ */
+export function warmupPrompt(prompt: PromptInput, i: number): PromptInput {
+  if (prompt.promptIds !== undefined) return prompt;
+  const tag = `[warmup ${i + 1}] `;
+  const messages = prompt.messages;
+  if (messages === undefined) return { ...prompt, text: tag + prompt.text };
+  const last = messages.map((m) => m.role).lastIndexOf('user');
+  return {
+    ...prompt,
+    text: tag + prompt.text,
+    messages: messages.map((m, k) => (k === last ? { ...m, content: tag + m.content } : m)),
+  };
+}
+
 function abortedRecord(prompt: PromptInput, startNs: bigint, error: string, warmup: boolean): RequestRecord {
   const endNs = nowNs();
   return {
@@ -249,7 +269,7 @@ export async function runBenchmark(opts: RunnerOptions): Promise<RunResult> {
       opts.onProgress?.({ phase, done, total, failed, completionTokens: tokens, elapsedSeconds: Number(nowNs() - t0) / 1e9 });
 
     for (let i = 0; i < warmupCount && !interrupted(); i++) {
-      const rec = await execute(opts.prompts[i % opts.prompts.length]!, true, 0);
+      const rec = await execute(warmupPrompt(opts.prompts[i % opts.prompts.length]!, i), true, 0);
       if (rec) {
         done++;
         progress('warmup', warmupCount);

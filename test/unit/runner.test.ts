@@ -1,5 +1,5 @@
 import { expect, it } from 'vitest';
-import type { RequestRecord } from '../../src/backends/types.js';
+import type { PromptInput, RequestRecord } from '../../src/backends/types.js';
 import type { EnergyMonitor, EnergyWindowResult } from '../../src/energy/types.js';
 import type { LoadPlan } from '../../src/load/plan.js';
 import { AUTO_IDLE_SECONDS, runBenchmark, RunSetupError } from '../../src/runner/runner.js';
@@ -21,6 +21,22 @@ it('a backend that throws on every third request: run completes with right count
   expect(runErrorMessage(r.summary)).toBe('PARTIAL FAILURE: 4/12 prompts failed (33.3%) - WARNING: failure rate exceeds 5%, results may not be representative');
   expect(seen).toHaveLength(12);
   expect(backend.opened && backend.closed).toBe(true);
+});
+
+it('warmup prompts share no prefix with the measured ones (a prefix-caching server would serve those from cache)', async () => {
+  const seen: PromptInput[] = [];
+  const backend = scriptedBackend({ script: (p) => (seen.push(p), {}) });
+  const prompts: PromptInput[] = [
+    { index: 0, text: 'first', messages: [{ role: 'system', content: 'be brief' }, { role: 'user', content: 'first' }] },
+    { index: 1, text: 'second' },
+    { index: 2, text: '', promptIds: [5, 6, 7] },
+  ];
+  await runBenchmark({ backend, prompts, settings, warmupRequests: 3 });
+  const [w0, w1, w2, ...measured] = seen;
+  expect(w0).toMatchObject({ text: '[warmup 1] first', messages: [{ role: 'system', content: 'be brief' }, { role: 'user', content: '[warmup 1] first' }] });
+  expect(w1!.text).toBe('[warmup 2] second');
+  expect(w2!.promptIds).toEqual([5, 6, 7]); // token ids are sent as they are
+  expect(measured).toEqual(prompts);
 });
 
 it('warmup requests are recorded but excluded from the statistics', async () => {
