@@ -216,6 +216,18 @@ export function energyScopeLabel(e: Pick<EnergySummary, 'scope' | 'covers_worklo
   return e.covers_workload === false ? `client-only (${e.scope})` : e.scope;
 }
 
+/**
+ * A server on this machine (loopback endpoint) whose GPUs were not named (backend.device_ids):
+ * only CPU figures exist, and the efficiency figures derived from them would read as the run's.
+ */
+function unmeteredLocalServerWarning(backend: BackendDescription | null | undefined, scope: string | null): string | null {
+  const endpoint = backend?.details?.['endpoint'];
+  if (typeof endpoint !== 'string' || remoteServerHost(backend) !== null) return null;
+  return `the server at ${endpoint} runs on this machine, but no GPU of it was metered (backend.device_ids not set): ` +
+    `if it serves the model from GPUs, their energy is missing and the figures (${scope ?? 'none'}) are the CPU's only; ` +
+    'set backend.device_ids to the GPUs it uses (nvidia-smi indices)';
+}
+
 /** Share of the window above which its ramp-down is worth a warning. */
 const RAMP_DOWN_WARN_SHARE = 0.1;
 
@@ -273,6 +285,7 @@ function summariseEnergy(input: SummaryInput): EnergySummary {
   const primaryJoules = coversWorkload ? total : null;
   const rampDown = rampDownSeconds(window, input.lastDispatchNs ?? null);
   const rampWarning = primaryJoules === null ? null : rampDownWarning(rampDown, window?.seconds ?? 0, input.load ?? null);
+  const unmeteredGpus = gpu.length === 0 && primary.length > 0 ? unmeteredLocalServerWarning(input.backend, scope) : null;
   return {
     status: total === null
       ? (primary.length ? 'invalid' : 'unavailable')
@@ -290,6 +303,7 @@ function summariseEnergy(input: SummaryInput): EnergySummary {
     warnings: [
       ...(!coversWorkload && primary.length ? [clientOnlyWarning(scope, serverHost!)] : []),
       ...(rampWarning === null ? [] : [rampWarning]),
+      ...(unmeteredGpus === null ? [] : [unmeteredGpus]),
     ],
     figures,
     idle_baseline: idle,

@@ -188,8 +188,11 @@ describe('energy of a server on another machine', () => {
       const s = summarise(estimateOnly, server(endpoint));
       expect(s.tokens_per_joule).toBe(local.tokens_per_joule);
       expect(s.co2_emissions_g).toBe(0.01);
-      expect(s.energy).toMatchObject({ covers_workload: true, warnings: [] });
+      expect(s.energy).toMatchObject({ covers_workload: true });
+      // Its GPUs were not named (device_ids): the CPU-only figures say so.
+      expect(s.energy.warnings).toEqual([expect.stringMatching(/^the server at .* runs on this machine, but no GPU of it was metered \(backend\.device_ids not set\): .*figures \(estimated-cpu\) are the CPU's only/)]);
     }
+    expect(local.energy.warnings).toEqual([]); // an in-process backend's CPU figures are the run's
     expect(summarise(estimateOnly, { backend: 'native', model: 'm', device: 'cpu' }).tokens_per_joule).toBe(local.tokens_per_joule);
     // This machine's GPUs (old configs name device_ids: [0]) say nothing about a remote server's.
     const gpuRun = summarise(energy, server('http://10.1.2.3:8000/v1'));
@@ -197,7 +200,9 @@ describe('energy of a server on another machine', () => {
     expect(gpuRun.energy).toMatchObject({ covers_workload: false, scope: 'gpu' });
     expect(gpuRun.energy.warnings[0]).toMatch(/^energy figures \(gpu\) are this client machine's/);
     // The same GPUs behind a loopback server are the server's.
-    expect(summarise(energy, server('http://127.0.0.1:8000/v1')).wh_per_1000_queries).toBe(500);
+    const metered = summarise(energy, server('http://127.0.0.1:8000/v1'));
+    expect(metered.wh_per_1000_queries).toBe(500);
+    expect(metered.energy.warnings).toEqual([]);
   });
 });
 
