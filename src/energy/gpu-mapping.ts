@@ -4,8 +4,9 @@
 // FASTEST_FIRST) and then renumbers the CUDA_VISIBLE_DEVICES subset from 0. The only exact
 // link is the PCI bus id, so callers that can ask CUDA for it (native engine on CUDA builds)
 // pass `busIds`. Without them, CUDA ordinals are mapped through CUDA_VISIBLE_DEVICES assuming
-// CUDA enumerates in PCI bus order: exact with CUDA_DEVICE_ORDER=PCI_BUS_ID, and also for
-// identical GPUs (FASTEST_FIRST breaks ties by bus id); otherwise a warning is attached.
+// CUDA enumerates in PCI bus order: exact with CUDA_DEVICE_ORDER=PCI_BUS_ID (the addon sets it
+// unless the user chose another order), and also for identical GPUs (FASTEST_FIRST breaks ties
+// by bus id); otherwise a warning is attached.
 
 import type { NvmlDevice } from './nvml-adapter.js';
 

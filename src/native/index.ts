@@ -52,6 +52,16 @@ export function applyThreadPoolDefaults(env: NodeJS.ProcessEnv = process.env): v
   env.OMP_WAIT_POLICY ??= 'PASSIVE';
 }
 
+/**
+ * CUDA numbers GPUs fastest first by default; nvidia-smi and NVML number them by PCI bus id.
+ * With CUDA_DEVICE_ORDER=PCI_BUS_ID (read when CUDA initialises, after the addon loads) a
+ * `cuda:N` device is nvidia-smi's GPU N (within CUDA_VISIBLE_DEVICES), and the energy module's
+ * ordinal → NVML mapping is exact on mixed-GPU machines too. A value the user set is kept.
+ */
+export function applyCudaDeviceOrder(env: NodeJS.ProcessEnv = process.env): void {
+  env.CUDA_DEVICE_ORDER ??= 'PCI_BUS_ID';
+}
+
 /** The addon, loaded on first use (≈0.5 s: libtorch). Throws NativeAddonError. */
 export function loadAddon(): NativeAddon {
   if (cached) return cached;
@@ -65,6 +75,7 @@ export function loadAddon(): NativeAddon {
     );
   }
   applyThreadPoolDefaults();
+  applyCudaDeviceOrder();
   try {
     cached = require(file) as NativeAddon;
   } catch (err) {
