@@ -165,7 +165,9 @@ export async function createEnergyMonitor(config: BenchmarkConfig): Promise<Ener
   if (backendKind(config) === 'openai') gpu = device_ids ? { deviceIds: device_ids } : false; // a server's GPUs: NVML indices
   else if (config.backend.device === 'cpu') gpu = false;
   else {
-    // Meter exactly the device the engine runs on (extra device_ids are not used by it).
+    // Meter exactly the device the engine runs on (extra device_ids are not used by it). The
+    // ordinal is mapped in PCI bus order, the order the addon gives CUDA: set it before mapping.
+    (await import('../native/index.js')).applyCudaDeviceOrder();
     const used = nativeDevice(config);
     gpu = { cudaOrdinals: [used.includes(':') ? Number(used.split(':')[1]) : 0] };
   }
