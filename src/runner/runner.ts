@@ -108,6 +108,8 @@ export function warmupPrompt(prompt: PromptInput, i: number): PromptInput {
   };
 }
 
+const INTERRUPTED_ERROR = 'cancelled by interrupt';
+
 function abortedRecord(prompt: PromptInput, startNs: bigint, error: string, warmup: boolean): RequestRecord {
   const endNs = nowNs();
   return {
@@ -239,14 +241,18 @@ export async function runBenchmark(opts: RunnerOptions): Promise<RunResult> {
       let rec: RequestRecord;
       try {
         rec = await raceAbort(opts.backend.generate(prompt, opts.settings, cancel.signal), cancel.signal,
-          () => abortedRecord(prompt, startNs, 'cancelled by interrupt', warmup));
+          () => abortedRecord(prompt, startNs, INTERRUPTED_ERROR, warmup));
       } catch (e) {
         // A backend must return failures as records; a throw is still one failed request.
         rec = abortedRecord(prompt, startNs, `backend threw: ${errorText(e)}`, warmup);
       }
       if (!rec.success && interrupted()) {
         cancelledInFlight++;
-        return null;
+        if (warmup) return null;
+        // A measured request the interrupt cut short stays in the records, failed: its time and
+        // energy are inside the measured window, and dropping it would credit that energy to
+        // the requests that finished.
+        if (rec.error !== INTERRUPTED_ERROR) rec = { ...rec, error: `${INTERRUPTED_ERROR} (${rec.error ?? 'no error text'})` };
       }
       rec = { ...rec, index: prompt.index, warmup, queueMs: (rec.queueMs ?? 0) + queueMs };
       records.push(rec);

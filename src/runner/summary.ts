@@ -88,6 +88,7 @@ export interface RunSummary {
   warmup_requests: number;
   /** null = ran to the end; otherwise why it stopped ('interrupted', 'consecutive_failures: …'). */
   stop_reason: string | null;
+  /** Requests an interrupt cut short (measured ones are also in the records, as failed). */
   cancelled_in_flight: number;
   failure_rate: number | null;
   failure_reasons: Record<string, number>;
