@@ -22,13 +22,23 @@ export type BusyCpuMs = () => number;
 export const systemBusyCpuMs: BusyCpuMs = () =>
   cpus().reduce((sum, c) => sum + c.times.user + c.times.nice + c.times.sys + c.times.irq, 0);
 
+/** os.cpus() times come from /proc/stat in USER_HZ ticks: 10 ms per core. */
+const SYSTEM_TICK_MS = 10;
+
 export class CpuEstimateProbe implements EnergyProbe {
   private startMs: number | undefined;
+  /**
+   * How far one reading of the counter can be below the truth (ms of busy time): a tick per
+   * core for the system counter; 0 for a counter given by the caller unless it says otherwise.
+   */
+  private readonly resolutionMs: number;
 
   constructor(
     private readonly wattsPerCore = DEFAULT_CPU_WATTS_PER_CORE,
     private readonly busyMs: BusyCpuMs = systemBusyCpuMs,
+    resolutionMs?: number,
   ) {
+    this.resolutionMs = resolutionMs ?? (busyMs === systemBusyCpuMs ? SYSTEM_TICK_MS * cpus().length : 0);
     if (!(wattsPerCore > 0 && Number.isFinite(wattsPerCore))) {
       throw new RangeError(`energy cpuWattsPerCore: ${wattsPerCore} is not a positive number of watts`);
     }
@@ -52,10 +62,20 @@ export class CpuEstimateProbe implements EnergyProbe {
 
   async end(): Promise<ProbeFigure[]> {
     if (this.startMs === undefined) throw new Error('CPU estimate window was not started');
-    const busyS = Math.max(0, this.busyMs() - this.startMs) / 1000;
+    const busyMs = Math.max(0, this.busyMs() - this.startMs);
     this.startMs = undefined;
+    // Both readings may be short by up to the resolution: below twice that spread (an error
+    // over 50 %, or a window that read 0), there is no estimate to give, and 0 J would be a lie.
+    const spreadMs = 2 * this.resolutionMs;
+    if (spreadMs > 0 && busyMs < 2 * spreadMs) {
+      return [{
+        scope: 'estimated-cpu', method: 'estimated', status: 'invalid', source: this.source, joules: null,
+        reason: `${busyMs} ms of busy CPU time in the window against ±${spreadMs} ms from the CPU-time counters ` +
+          `(up to ${this.resolutionMs} ms per reading): too little to estimate from; a longer run, or RAPL, gives a figure`,
+      }];
+    }
     return [
-      { scope: 'estimated-cpu', method: 'estimated', status: 'ok', source: this.source, joules: busyS * this.wattsPerCore, reason: this.reason },
+      { scope: 'estimated-cpu', method: 'estimated', status: 'ok', source: this.source, joules: (busyMs / 1000) * this.wattsPerCore, reason: this.reason },
     ];
   }
 

@@ -73,6 +73,25 @@ describe('energy monitor (in-memory NVML)', () => {
     await estimateOnly.close();
   });
 
+  it('the CPU estimate gives no figure (invalid, never 0 J) when the busy time is within its counters\' resolution', async () => {
+    const { CpuEstimateProbe } = await import('../../src/energy/cpu-estimate.js');
+    const read = async (busyMs: number[], resolutionMs: number) => {
+      const probe = new CpuEstimateProbe(10, () => busyMs.shift()!, resolutionMs);
+      await probe.begin();
+      return (await probe.end())[0]!;
+    };
+    // 10 ms per reading: ±20 ms over a window, so under 40 ms busy is no estimate.
+    const tooLittle = await read([1000, 1030], 10);
+    expect(tooLittle).toMatchObject({ status: 'invalid', joules: null });
+    expect(tooLittle.reason).toMatch(/^30 ms of busy CPU time in the window against ±20 ms from the CPU-time counters/);
+    expect(await read([1000, 1000], 10)).toMatchObject({ status: 'invalid', joules: null });
+    expect(await read([1000, 1050], 10)).toMatchObject({ status: 'ok', joules: 0.5 });
+    // The system counter (os.cpus(): 10 ms ticks per core) over a window of no time at all.
+    const instant = new CpuEstimateProbe();
+    await instant.begin();
+    expect((await instant.end())[0]).toMatchObject({ status: 'invalid', joules: null });
+  });
+
   it('tells users where to set the watts per core of the CPU estimate: config key, flag and API option', async () => {
     const m = await createEnergyMonitor({ gpu: false, raplRoot: noRapl, sampleHz: 0, busyCpuMs: busyClock(100), cpuWattsPerCore: 7, env: {} });
     await m.startWindow('w');
