@@ -9,6 +9,7 @@
 
 #include <cstdint>
 
+#include "allocator_tuning.h"
 #include "bandwidth.h"
 #include "convert.h"
 #include "engine.h"
@@ -79,6 +80,7 @@ void ListenForProcessExit(Napi::Env env) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  aeb::tune_allocator_for_inference();  // before any model allocates (also done by load_model)
   auto* data = new AddonData();
   env.SetInstanceData<AddonData>(data);  // deleted by node-addon-api at env teardown
   Napi::Function ctor = ModelWrap::DefineClass(env);

@@ -235,6 +235,7 @@ Napi::Object RuntimeInfoToJs(Napi::Env env, const aeb::RuntimeInfo& info) {
   o.Set("threads", info.threads);
   o.Set("parallelInfo", info.parallel_info);
   o.Set("sdpaAvailable", info.sdpa_available);
+  o.Set("allocator", info.allocator);
   return o;
 }
 

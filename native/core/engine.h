@@ -115,6 +115,7 @@ struct RuntimeInfo {
   int threads = 0;               // current intra-op thread count
   std::string parallel_info;     // at::get_parallel_info()
   bool sdpa_available = false;
+  std::string allocator;         // what the first load_model did to malloc (allocator_tuning.h)
 };
 RuntimeInfo runtime_info();
 

@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "allocator_tuning.h"
 #include "checkpoint.h"
 #include "checkpoint_tensor.h"
 #include "cpu_decode.h"
@@ -375,6 +376,7 @@ class TransformerModel final : public StepModel {
 
 std::unique_ptr<Model> load_model(const LoadOptions& options) {
   if (options.path.empty()) throw EngineError("INVALID_ARGUMENT", "load_model: path is empty");
+  tune_allocator_for_inference();
   if (options.threads < 0) throw EngineError("INVALID_ARGUMENT", "threads must be >= 0");
   if (options.max_seq_len < 0) throw EngineError("INVALID_ARGUMENT", "max_seq_len must be >= 0");
   // Formats other than the Llama-family safetensors directory have their own loaders.

@@ -1,5 +1,6 @@
 // runtime_info() and steady_now_ns(): facts about the linked libtorch and this process.
 #include "engine.h"
+#include "allocator_tuning.h"
 
 #include <dlfcn.h>
 
@@ -104,6 +105,7 @@ RuntimeInfo runtime_info() {
   // Every supported libtorch has an SDPA op: the public one from 2.0, the private
   // at::_scaled_dot_product_attention in 1.13.
   info.sdpa_available = true;
+  info.allocator = allocator_tuning_state();
   return info;
 }
 

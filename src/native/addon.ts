@@ -31,6 +31,8 @@ export interface AddonRuntimeInfo {
   threads: number;
   parallelInfo: string;
   sdpaAvailable: boolean;
+  /** What the first model load did to malloc's thresholds (native/core/allocator_tuning.h). */
+  allocator: string;
 }
 
 export interface AddonLoadOptions {
