@@ -8,3 +8,5 @@ export {
 } from './master-csv.js';
 export { migrateMasterCsv, type MigrationReport } from './migrate.js';
 export { buildRunReport, RecordsWriter, toJson, writeRunCsv, writeRunReport, type RunReport } from './run-files.js';
+export { replaceFileDurably, writeDurably, type DurableOptions } from './durable.js';
+export { isSecretKey, REDACTED, redactSecrets } from './redact.js';

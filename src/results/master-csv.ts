@@ -9,6 +9,7 @@ import { energyScopeLabel, partialFailureMessage } from '../runner/summary.js';
 import { csvRecords, detectEol, parseCsvText } from './csv-file.js';
 import { LEGACY_COLUMNS, MASTER_COLUMNS, PRE_RENAME_COLUMNS, type MasterRow } from './columns.js';
 import { writeDurably } from './durable.js';
+import { ResultsFileError } from './errors.js';
 import { decimalOrEmpty, intOrEmpty } from './format.js';
 import { withFileLock } from './lock.js';
 import { makeDirectory } from '../util/make-directory.js';
@@ -34,9 +35,7 @@ export interface RunIdentity {
   timestamp?: string;
 }
 
-export class ResultsFileError extends Error {
-  override name = 'ResultsFileError';
-}
+export { ResultsFileError };
 
 const s6 = (ms: number | null) => decimalOrEmpty(ms === null ? null : ms / 1000, 6);
 
@@ -156,8 +155,36 @@ export function headerKind(header: readonly string[]): 'current' | 'migratable' 
   return 'unknown';
 }
 
+interface ExistingFile {
+  size: number;
+  eol: '\n' | '\r\n';
+  header: string[];
+  endsWithNewline: boolean;
+  /**
+   * Line (1-based) of a quote that opens a field never closed, or null. A well-formed CSV has an
+   * even number of '"' (quoting and escaping both come in pairs); with an odd number, whatever
+   * is appended would land inside that field.
+   */
+  unclosedQuoteLine: number | null;
+}
+
+function unclosedQuoteLine(text: string): number | null {
+  let quoted = false;
+  let opening = -1;
+  let previous = -2;
+  for (let i = text.indexOf('"'); i >= 0; previous = i, i = text.indexOf('"', i + 1)) {
+    // A quote right after the one that closed a field is an escaped "" inside that field.
+    if (!quoted && i !== previous + 1) opening = i;
+    quoted = !quoted;
+  }
+  if (!quoted) return null;
+  let line = 1;
+  for (let i = text.indexOf('\n'); i >= 0 && i < opening; i = text.indexOf('\n', i + 1)) line++;
+  return line;
+}
+
 /** Header, line ending and whether the last row is complete, of an existing results file (null: none). */
-async function inspectExisting(file: string): Promise<{ size: number; eol: '\n' | '\r\n'; header: string[]; endsWithNewline: boolean } | null> {
+async function inspectExisting(file: string): Promise<ExistingFile | null> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -165,13 +192,13 @@ async function inspectExisting(file: string): Promise<{ size: number; eol: '\n' 
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw e;
   }
-  if (text.length === 0) return { size: 0, eol: '\n', header: [], endsWithNewline: true };
+  if (text.length === 0) return { size: 0, eol: '\n', header: [], endsWithNewline: true, unclosedQuoteLine: null };
   const firstLine = text.slice(0, text.indexOf('\n') + 1 || text.length);
   const { header } = parseCsvText(firstLine, file);
-  return { size: text.length, eol: detectEol(text), header, endsWithNewline: text.endsWith('\n') };
+  return { size: text.length, eol: detectEol(text), header, endsWithNewline: text.endsWith('\n'), unclosedQuoteLine: unclosedQuoteLine(text) };
 }
 
-function checkAppendable(file: string, existing: NonNullable<Awaited<ReturnType<typeof inspectExisting>>>): void {
+function checkAppendable(file: string, existing: ExistingFile): void {
   const kind = headerKind(existing.header);
   if (kind === 'migratable')
     throw new ResultsFileError(`${file} has an older column layout (${existing.header.length} columns); run \`aeb migrate-csv ${file}\` first (it keeps a backup)`);
@@ -179,6 +206,9 @@ function checkAppendable(file: string, existing: NonNullable<Awaited<ReturnType<
     throw new ResultsFileError(`${file} has a header that is not a master_results.csv header; refusing to append (first columns: ${existing.header.slice(0, 4).join(', ')})`);
   if (!existing.endsWithNewline)
     throw new ResultsFileError(`${file} ends with an incomplete row (no final newline); fix or move it before appending`);
+  if (existing.unclosedQuoteLine !== null)
+    throw new ResultsFileError(`${file} has a quoted field opened on line ${existing.unclosedQuoteLine} that is never closed (an odd number of '"' characters, ` +
+      'usually a half-written last row); a new row would become part of that field: fix or move the file before appending');
 }
 
 /** Throws ResultsFileError now if rows could not be appended to `file` later (checked before long runs). */

@@ -4,11 +4,11 @@
 // byte-for-byte. A backup is written first; the result is re-read and verified against the
 // original (row count and every value) and the backup is restored if anything differs.
 // Running it again on a migrated file changes nothing.
-import { copyFile, constants, readFile, rename, rm } from 'node:fs/promises';
+import { copyFile, constants, readFile } from 'node:fs/promises';
 import { MASTER_COLUMNS } from './columns.js';
 import { CsvFormatError, csvRecords, parseCsvText, type CsvTable } from './csv-file.js';
 import { headerKind, ResultsFileError } from './master-csv.js';
-import { writeDurably } from './durable.js';
+import { replaceFileDurably } from './durable.js';
 import { withFileLock } from './lock.js';
 
 export interface MigrationReport {
@@ -76,10 +76,7 @@ export async function migrateMasterCsv(file: string): Promise<MigrationReport> {
         backup = `${backupName(file)}.${i}`;
       }
     }
-    const tmp = `${file}.migrating-${process.pid}`;
-    await rm(tmp, { force: true });
-    await writeDurably(tmp, out, 'wx');
-    await rename(tmp, file);
+    await replaceFileDurably(file, out);
     try {
       verify(original, parseCsvText(await readFile(file, 'utf8'), file), file);
     } catch (e) {

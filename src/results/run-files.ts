@@ -1,14 +1,17 @@
 // Per-run outputs: requests.jsonl (one record per settled request, streamed as they finish),
 // report.json (config, environment, summary, per-GPU energy, formulas), a one-row
 // results.csv with the same stable header as master_results.csv, and telemetry.jsonl (the
-// energy monitor's GPU timeline, stamped on the same clock as the requests).
-import { open, writeFile, type FileHandle } from 'node:fs/promises';
+// energy monitor's GPU timeline, stamped on the same clock as the requests). Whole files are
+// replaced durably (never left truncated); credentials in the config are redacted.
+import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { RequestRecord } from '../backends/types.js';
 import { SUMMARY_FORMULAS, type RunSummary } from '../runner/summary.js';
 import { MASTER_COLUMNS, type MasterRow } from './columns.js';
 import { csvRecords } from './csv-file.js';
+import { replaceFileDurably, type DurableOptions } from './durable.js';
 import { rowCells } from './master-csv.js';
+import { redactSecrets } from './redact.js';
 import { makeDirectory } from '../util/make-directory.js';
 
 /** JSON with bigints (hrtime stamps) as decimal strings. */
@@ -66,18 +69,18 @@ export function buildRunReport(parts: Omit<RunReport, 'schema' | 'formulas' | 'e
   return { schema: 'aeb.run-report/1', ...parts, energy: parts.summary.energy, formulas: SUMMARY_FORMULAS };
 }
 
-export async function writeRunReport(path: string, report: RunReport): Promise<void> {
+export async function writeRunReport(path: string, report: RunReport, opts: DurableOptions = {}): Promise<void> {
   await makeDirectory(dirname(path));
-  await writeFile(path, toJson(report, 2) + '\n');
+  await replaceFileDurably(path, toJson({ ...report, config: redactSecrets(report.config) }, 2) + '\n', opts);
 }
 
-export async function writeRunCsv(path: string, row: MasterRow): Promise<void> {
+export async function writeRunCsv(path: string, row: MasterRow, opts: DurableOptions = {}): Promise<void> {
   await makeDirectory(dirname(path));
-  await writeFile(path, csvRecords([MASTER_COLUMNS, rowCells(row)]));
+  await replaceFileDurably(path, csvRecords([MASTER_COLUMNS, rowCells(row)]), opts);
 }
 
 /** One JSON line per telemetry sample. */
-export async function writeTelemetry(path: string, rows: readonly unknown[]): Promise<void> {
+export async function writeTelemetry(path: string, rows: readonly unknown[], opts: DurableOptions = {}): Promise<void> {
   await makeDirectory(dirname(path));
-  await writeFile(path, rows.map((r) => toJson(r) + '\n').join(''));
+  await replaceFileDurably(path, rows.map((r) => toJson(r) + '\n').join(''), opts);
 }

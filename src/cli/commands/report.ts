@@ -1,26 +1,85 @@
 // aeb report DIR: terminal summary of a results directory (master_results.csv rows and each
-// individual run's report.json), or of a single run directory.
+// individual run's report.json), or of a single run directory. One damaged run never hides
+// the others: every readable run is shown, then each unreadable file is named with its
+// reason and the command exits with EXIT.RESULTS_FILE (the code of an unreadable results
+// file). A run directory without report.json (a run that failed before measuring — its row
+// in master_results.csv says why —, one in progress, or one whose results could not be
+// written) is named in a warning and does not change the exit code.
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { readCsvFile } from '../../results/csv-file.js';
+import { readCsvFile, type CsvTable } from '../../results/csv-file.js';
+import { redactSecrets } from '../../results/redact.js';
 import type { RunReport } from '../../results/run-files.js';
 import { CliError, EXIT } from '../errors.js';
-import { printJsonLine, writeStdout } from '../output.js';
+import { createLogger, printJsonLine, writeStdout } from '../output.js';
 import { formatSummary } from '../summary-text.js';
 
 async function exists(p: string): Promise<boolean> {
   return stat(p).then(() => true, () => false);
 }
 
-export async function findReports(dir: string): Promise<string[]> {
-  if (await exists(join(dir, 'report.json'))) return [join(dir, 'report.json')];
+export interface RunReportFiles {
+  /** report.json files present, in run order. */
+  present: string[];
+  /** Run directories under individual_runs/ that hold no report.json. */
+  missing: string[];
+}
+
+export async function findReports(dir: string): Promise<RunReportFiles> {
+  if (await exists(join(dir, 'report.json'))) return { present: [join(dir, 'report.json')], missing: [] };
   const runs = join(dir, 'individual_runs');
-  if (!(await exists(runs))) return [];
-  const names = (await readdir(runs)).sort();
-  const out: string[] = [];
-  for (const n of names) if (await exists(join(runs, n, 'report.json'))) out.push(join(runs, n, 'report.json'));
+  if (!(await exists(runs))) return { present: [], missing: [] };
+  const out: RunReportFiles = { present: [], missing: [] };
+  for (const e of (await readdir(runs, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+    if (!e.isDirectory()) continue;
+    const report = join(runs, e.name, 'report.json');
+    if (await exists(report)) out.present.push(report);
+    else out.missing.push(join(runs, e.name));
+  }
   return out;
+}
+
+/** Reads one run report; throws an Error whose message names `path` and the problem. */
+export async function readRunReport(path: string): Promise<RunReport> {
+  let report: RunReport;
+  try {
+    report = JSON.parse(await readFile(path, 'utf8')) as RunReport;
+  } catch (e) {
+    throw new Error(`${path} is not a readable run report (${(e as Error).message})`, { cause: e });
+  }
+  if (report?.schema !== 'aeb.run-report/1' || typeof report.summary !== 'object' || report.summary === null)
+    throw new Error(`${path} is not an aeb run report (schema ${JSON.stringify(report?.schema)}, expected "aeb.run-report/1")`);
+  return report;
+}
+
+export interface ReportListing {
+  runs: { path: string; report: RunReport }[];
+  /** One message per report.json that could not be read, naming its path and the reason. */
+  unreadable: string[];
+  missing: string[];
+}
+
+export async function loadRunReports(dir: string): Promise<ReportListing> {
+  const { present, missing } = await findReports(dir);
+  const listing: ReportListing = { runs: [], unreadable: [], missing };
+  for (const path of present) {
+    try {
+      listing.runs.push({ path, report: await readRunReport(path) });
+    } catch (e) {
+      listing.unreadable.push((e as Error).message);
+    }
+  }
+  return listing;
+}
+
+const MASTER_SUMMARY_COLUMNS = ['model_name', 'reasoning_state', 'successful_prompts', 'total_prompts', 'avg_total_time',
+  'avg_time_to_first_token', 'throughput_tokens_per_second', 'wh_per_1000_queries', 'error_message'];
+
+function formatMaster(master: string, t: CsvTable): string {
+  const col = (n: string) => t.header.indexOf(n);
+  const rows = t.rows.map((r) => `  ${MASTER_SUMMARY_COLUMNS.map((c) => (col(c) >= 0 ? r[col(c)] || '-' : '?')).join(' | ')}\n`);
+  return `${master}: ${t.rows.length} row(s)\n${rows.join('')}`;
 }
 
 export function register(program: Command): void {
@@ -31,27 +90,30 @@ export function register(program: Command): void {
     .option('--json', 'one JSON object per run report on stdout')
     .action(async (dir: string, opts: { json?: boolean }) => {
       if (!(await exists(dir))) throw new CliError(`${dir} does not exist`);
-      const reports = await findReports(dir);
+      const listing = await loadRunReports(dir);
       const master = join(dir, 'master_results.csv');
-      if (reports.length === 0 && !(await exists(master))) throw new CliError(`${dir} holds no report.json and no master_results.csv`, EXIT.USAGE);
-      for (const path of reports) {
-        let report: RunReport;
-        try {
-          report = JSON.parse(await readFile(path, 'utf8')) as RunReport;
-        } catch (e) {
-          throw new CliError(`${path} is not a readable run report (${(e as Error).message})`, EXIT.RESULTS_FILE);
-        }
-        if (report?.schema !== 'aeb.run-report/1' || typeof report.summary !== 'object' || report.summary === null)
-          throw new CliError(`${path} is not an aeb run report (schema ${JSON.stringify(report?.schema)}, expected "aeb.run-report/1")`, EXIT.RESULTS_FILE);
-        if (opts.json) printJsonLine(report);
+      const hasMaster = await exists(master);
+      if (listing.runs.length === 0 && listing.unreadable.length === 0 && !hasMaster)
+        throw new CliError(`${dir} holds no report.json and no master_results.csv`, EXIT.USAGE);
+      for (const { report } of listing.runs) {
+        // Reports written before secrets were redacted may still hold them: never echo one.
+        if (opts.json) printJsonLine({ ...report, config: redactSecrets(report.config) });
         else writeStdout(formatSummary(`run ${report.run_id}`, report.summary) + '\n\n');
       }
-      if (!opts.json && (await exists(master))) {
-        const t = await readCsvFile(master);
-        const col = (n: string) => t.header.indexOf(n);
-        writeStdout(`${master}: ${t.rows.length} row(s)\n`);
-        const cols = ['model_name', 'reasoning_state', 'successful_prompts', 'total_prompts', 'avg_total_time', 'avg_time_to_first_token', 'throughput_tokens_per_second', 'wh_per_1000_queries', 'error_message'];
-        for (const r of t.rows) writeStdout(`  ${cols.map((c) => (col(c) >= 0 ? r[col(c)] || '-' : '?')).join(' | ')}\n`);
+      const unreadable = [...listing.unreadable];
+      if (!opts.json && hasMaster) {
+        try {
+          writeStdout(formatMaster(master, await readCsvFile(master)));
+        } catch (e) {
+          const m = (e as Error).message;
+          unreadable.push(m.includes(master) ? m : `${master}: ${m}`);
+        }
+      }
+      const log = createLogger();
+      for (const run of listing.missing) log.warn(`${run} has no report.json (a run that failed before measuring, is still in progress, or whose results could not be written)`);
+      if (unreadable.length > 0) {
+        throw new CliError(`${unreadable.length} results file(s) could not be read (${listing.runs.length} run report(s) shown):\n` +
+          unreadable.map((m) => `  ${m}`).join('\n'), EXIT.RESULTS_FILE);
       }
     });
 }
