@@ -97,12 +97,12 @@ export function validateConfig(raw: unknown, source: string | null = null): Load
   const warnings = unknown.map((k) => `unknown key ${k} ignored`);
   const config = result.data;
   const set = (...path: string[]) => valueAt(raw, path) !== undefined && valueAt(raw, path) !== null;
-  warnings.push(...remarks(config, set('load', 'arrival')));
+  warnings.push(...remarks(config, set('load', 'arrival'), set('load', 'concurrency')));
   return { config, warnings, source };
 }
 
 /** Settings that are valid but do not do what they seem to. */
-function remarks(config: BenchmarkConfig, arrivalSet: boolean): string[] {
+function remarks(config: BenchmarkConfig, arrivalSet: boolean, concurrencySet: boolean): string[] {
   const out: string[] = [];
   const { backend, load } = config;
   const native = backendKind(config) === 'native';
@@ -111,6 +111,8 @@ function remarks(config: BenchmarkConfig, arrivalSet: boolean): string[] {
     out.push(`backend.device_ids ${JSON.stringify(ids)}: the native engine runs on one device, cuda:${ids[0]} (energy is metered on that GPU only)`);
   if (native && load.mode === 'concurrency' && load.concurrency > 1)
     out.push(`load.concurrency ${load.concurrency} (--concurrency): the native in-process engine runs one generation at a time, so concurrency > 1 only adds queue time to each request`);
+  if (concurrencySet && load.mode === 'rate' && load.concurrency > 1 && load.max_concurrency === null)
+    out.push(`load.concurrency ${load.concurrency} is ignored with load.mode rate: set load.max_concurrency ${load.concurrency} (or --concurrency with --rate) to cap the requests in flight`);
   if (arrivalSet && load.mode !== 'rate')
     out.push(`load.arrival ${load.arrival} (--arrival) is ignored: the arrival process applies only with --rate (load.mode=rate)`);
   const cpus = availableParallelism();
@@ -125,7 +127,9 @@ export async function readConfigObject(file: string): Promise<Record<string, unk
   try {
     text = await readFile(file, 'utf8');
   } catch (e) {
-    throw new ConfigError(`cannot read config file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EISDIR') throw new ConfigError(`config file ${file} is a directory: give a YAML config file`);
+    throw new ConfigError(`cannot read config file ${file}: ${code ?? (e as Error).message}`);
   }
   let parsed: unknown;
   try {

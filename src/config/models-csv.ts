@@ -1,12 +1,21 @@
-// The batch runner's models CSV (old AIEnergyScore format): `Models to Add` (Hugging Face id
-// or full URL), `Priority (1=hi)`, `Class`, `Task`, `Reasoning State`, `Chat Template`.
+// The batch runner's models CSV (old AIEnergyScore format): `Models to Add` (Hugging Face id,
+// full URL or local checkpoint path), `Priority (1=hi)`, `Class`, `Task`, `Reasoning State`,
+// `Chat Template`.
+import { statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { parse } from 'csv-parse/sync';
-import { normalizeModelId } from '../formatters/registry.js';
+import { looksLikeLocalPath, normalizeModelId } from '../formatters/registry.js';
 
 export interface ModelEntry {
-  /** Normalised "org/name". */
+  /**
+   * What the run loads and records: normalised "org/name" for a Hugging Face id or URL, the path
+   * itself for a local checkpoint (the reasoning registry keys on its last segment).
+   */
   model: string;
+  /** True when `model` is a local checkpoint path. */
+  local: boolean;
   /** The cell as written (may be a URL). */
   source: string;
   priority: number | null;
@@ -32,6 +41,30 @@ export class ModelsCsvError extends Error {
 export const MODELS_CSV_COLUMNS = ['Models to Add', 'Priority (1=hi)', 'Class', 'Task', 'Reasoning State', 'Chat Template'] as const;
 const REQUIRED = ['Models to Add', 'Reasoning State'] as const;
 
+/** A URL (any scheme) or a huggingface.co/… address: never a local path. */
+const URL_LIKE = /^(?:[a-z][a-z0-9+.-]*:\/\/|(?:www\.)?(?:huggingface\.co|hf\.co)\/)/i;
+
+const isDirectory = (p: string) => {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * The model cell as a local checkpoint path, or null for a Hugging Face id or URL. A path is
+ * absolute, ./ or ../ relative (to the working directory, like --model), ~/ (the home
+ * directory), or any cell naming an existing directory; trailing separators are dropped.
+ */
+export function localModelPath(cell: string, cwd = process.cwd()): string | null {
+  const text = cell.trim();
+  if (text === '' || URL_LIKE.test(text)) return null;
+  const path = text.replace(/(.)[\\/]+$/, '$1');
+  if (looksLikeLocalPath(path)) return /^~[\\/]/.test(path) ? join(homedir(), path.slice(2)) : path;
+  return isDirectory(resolve(cwd, path)) ? path : null;
+}
+
 export function parseModelsCsvText(text: string, file = 'models CSV'): ModelEntry[] {
   let records: Record<string, string>[];
   try {
@@ -48,8 +81,10 @@ export function parseModelsCsvText(text: string, file = 'models CSV'): ModelEntr
     const source = (r['Models to Add'] ?? '').trim();
     if (!source) return; // spreadsheet filler rows
     const pr = (r['Priority (1=hi)'] ?? '').trim();
+    const path = localModelPath(source);
     out.push({
-      model: normalizeModelId(source),
+      model: path ?? normalizeModelId(source),
+      local: path !== null,
       source,
       priority: pr === '' || Number.isNaN(Number(pr)) ? null : Number(pr),
       modelClass: (r['Class'] ?? '').trim(),

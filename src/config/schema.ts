@@ -10,6 +10,8 @@ import { normalizeReasoningParams, parseReasoningState } from '../formatters/rea
 import { DTYPE_NAMES } from './dtype.js';
 
 const boolish = z.preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean());
+/** A text field: a value YAML reads as a number (name=123, `task: 2024`) is taken as its text. */
+const text = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (typeof v === 'number' ? String(v) : v), schema);
 const posInt = z.number().int().positive();
 const nonNegInt = z.number().int().nonnegative();
 
@@ -26,15 +28,23 @@ function issueIfThrows<T>(check: (v: T) => unknown) {
   };
 }
 
+/** The models CSV's spelling of a reasoning state: on → On, "high" → "On (High)", "off (n/a)" → "Off (N/A)". */
+export function reasoningStateLabel(value: string): string {
+  const state = parseReasoningState(value);
+  if (state.notApplicable) return 'Off (N/A)';
+  if (!state.enabled) return 'Off';
+  return state.effort ? `On (${state.effort[0]!.toUpperCase()}${state.effort.slice(1)})` : 'On';
+}
+
 /** What the HTTP client accepts (a bare host:port means http://host:port), checked by the client's own parser. */
 const endpointUrl = z.string().superRefine(issueIfThrows(normalizeEndpoint));
 
 const backendSchema = z.object({
   type: z.enum(BACKEND_TYPES).default('native'),
-  model: z.string().min(1).nullable().default(null),
+  model: text(z.string().min(1)).nullable().default(null),
   endpoint: endpointUrl.nullable().default(null),
   api: z.enum(['chat', 'completions']).default('chat'),
-  api_key: z.string().nullable().default(null),
+  api_key: text(z.string()).nullable().default(null),
   device: z.string().regex(/^(cpu|cuda(:\d+)?)$/, 'must be cpu, cuda or cuda:N').default('cpu'),
   device_ids: z.array(nonNegInt).nullable().default(null),
   torch_dtype: z.enum(DTYPE_NAMES).default('auto'),
@@ -52,15 +62,27 @@ const backendSchema = z.object({
 
 const scenarioSchema = z.object({
   dataset_name: z.string().min(1).nullable().default(null),
-  text_column_name: z.string().min(1).default('text'),
+  text_column_name: text(z.string().min(1)).default('text'),
   num_samples: posInt.nullable().default(null),
   sampling: z.enum(['first', 'random']).default('first'),
   seed: z.number().int().default(42),
   max_prompt_tokens: posInt.nullable().default(null),
-  /** true/false, or a models-CSV style state ("On (High)", "Off (N/A)", "low", …). */
+  /**
+   * true/false, or a models-CSV style state ("On (High)", "Off (N/A)", "low", …); a string is
+   * kept in the batch runner's spelling (reasoningStateLabel), so `--reasoning on` and a models
+   * CSV's "On" give the same master-CSV reasoning_state.
+   */
   reasoning: z
-    .preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.union([z.boolean(), z.string()]))
-    .superRefine(issueIfThrows((v) => typeof v === 'string' && parseReasoningState(v)))
+    .preprocess((v) => (v === 'true' ? true : v === 'false' ? false : typeof v === 'number' ? String(v) : v), z.union([z.boolean(), z.string()]))
+    .transform((v, ctx) => {
+      if (typeof v !== 'string') return v;
+      try {
+        return reasoningStateLabel(v);
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', message: (e as Error).message });
+        return z.NEVER;
+      }
+    })
     .nullable()
     .default(null),
   reasoning_params: z.record(z.string(), z.unknown()).superRefine(issueIfThrows(normalizeReasoningParams)).nullable().default(null),
@@ -76,7 +98,7 @@ const scenarioSchema = z.object({
 const metricsSchema = z.object({
   type: z.enum(['codecarbon', 'native', 'nvml', 'none']).default('native'),
   enabled: boolish.default(true),
-  project_name: z.string().nullable().default(null),
+  project_name: text(z.string()).nullable().default(null),
   output_dir: z.string().nullable().default(null),
   /** ISO 3166 code (USA, FRA, …) or WORLD; checked against the carbon-intensity table below. */
   country_iso_code: z.string().nullable().default(null),
@@ -119,10 +141,10 @@ const sloSchema = z.object({
 const resultsSchema = z.object({
   output_dir: z.string().min(1).default('./results'),
   master_csv: z.string().nullable().default(null),
-  model_name: z.string().nullable().default(null),
-  model_class: z.string().default(''),
-  task: z.string().default('text_generation'),
-  reasoning_state: z.string().nullable().default(null),
+  model_name: text(z.string()).nullable().default(null),
+  model_class: text(z.string()).default(''),
+  task: text(z.string()).default('text_generation'),
+  reasoning_state: text(z.string()).nullable().default(null),
 });
 
 /** The config's sections; each defaults to its own defaults when absent. */
@@ -139,7 +161,7 @@ const SECTIONS = {
 
 export const configSchema = z
   .object({
-    name: z.string().min(1).default('aeb-run'),
+    name: text(z.string().min(1)).default('aeb-run'),
     backend: backendSchema.default(backendSchema.parse({})),
     scenario: scenarioSchema.default(scenarioSchema.parse({})),
     metrics: metricsSchema.default(metricsSchema.parse({})),

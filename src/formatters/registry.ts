@@ -83,8 +83,17 @@ export function normalizeModelId(modelId: string): string {
   }
   id = id.replace(/[\\/]+$/, '');
   const segments = id.split(/[\\/]/).filter(Boolean);
-  const looksLikePath = id.startsWith('/') || id.startsWith('.') || id.startsWith('~') || /^[a-z]:[\\/]/i.test(id) || segments.length > 2;
-  return looksLikePath ? segments[segments.length - 1] ?? id : segments.join('/');
+  return looksLikeLocalPath(id) ? segments[segments.length - 1] ?? id : segments.join('/');
+}
+
+/**
+ * True when `id` can only be a file-system path, never a Hugging Face id ("org/name"): absolute,
+ * ./ or ../ (any leading dot), ~, a drive letter, or more than two segments.
+ */
+export function looksLikeLocalPath(id: string): boolean {
+  const t = id.trim();
+  return t.startsWith('/') || t.startsWith('\\') || t.startsWith('.') || t.startsWith('~') || /^[a-z]:[\\/]/i.test(t) ||
+    t.replace(/[\\/]+$/, '').split(/[\\/]/).filter(Boolean).length > 2;
 }
 
 export function isReasoningFormat(name: string): name is ReasoningFormatName {

@@ -57,7 +57,10 @@ export function dryRunView(p: PlannedRun): Record<string, unknown> {
 
 const runKey = (model: string, state: string) => `${model.toLowerCase()}\u0000${state.trim().toLowerCase()}`;
 
-/** (model, reasoning state) pairs with a finished row (failed and interrupted runs are retried). */
+/**
+ * (model, reasoning state) pairs with a finished row. Retried: FAILED rows, interrupted runs and
+ * runs where no prompt succeeded (successful_prompts 0: nothing was measured).
+ */
 export async function completedRuns(masterCsv: string): Promise<Set<string>> {
   let table;
   try {
@@ -67,10 +70,11 @@ export async function completedRuns(masterCsv: string): Promise<Set<string>> {
     throw e;
   }
   const col = (name: string) => table.header.indexOf(name);
-  const [m, s, err, stop] = [col('model_name'), col('reasoning_state'), col('error_message'), col('stop_reason')];
+  const [m, s, err, stop, ok] = [col('model_name'), col('reasoning_state'), col('error_message'), col('stop_reason'), col('successful_prompts')];
   const done = new Set<string>();
+  const noneSucceeded = (row: readonly string[]) => ok >= 0 && (row[ok] ?? '').trim() !== '' && Number(row[ok]) === 0;
   for (const row of table.rows) {
-    if ((row[err] ?? '').startsWith('FAILED') || (stop >= 0 && row[stop] === 'interrupted')) continue;
+    if ((row[err] ?? '').startsWith('FAILED') || (stop >= 0 && row[stop] === 'interrupted') || noneSucceeded(row)) continue;
     done.add(runKey(row[m] ?? '', row[s] ?? ''));
   }
   return done;

@@ -6,14 +6,20 @@ import { readConfigObject, validateConfig } from '../../config/load.js';
 import { filterModels, parseModelsCsv } from '../../config/models-csv.js';
 import { applyOverrides, parseOverride } from '../../config/overrides.js';
 import { assertAppendable } from '../../results/master-csv.js';
-import { dryRunView, planBatch, runBatch, type PlannedRun } from '../../runner/batch.js';
+import { dryRunView, planBatch, REASONING_OFF_NEW_TOKENS, REASONING_ON_MAX_NEW_TOKENS, runBatch, type PlannedRun } from '../../runner/batch.js';
 import { prepareOutputDir } from '../../runner/pipeline.js';
 import { CliError, EXIT, type ExitCode } from '../errors.js';
 import { installInterruptHandler } from '../interrupt.js';
 import { createLogger, printJsonLine, whileWritingFiles, writeStdout } from '../output.js';
 import { createProgress } from '../progress.js';
 import { pipelineDeps } from '../wiring.js';
-import { backendFromFlags, outcomeExitCode, parseIntOption, runJson, splitArgs } from './shared.js';
+import { backendFromFlags, outcomeExitCode, outcomeLabel, parseIntOption, runJson, splitArgs, withContextCheck } from './shared.js';
+
+/** What to change when a row's token budget cannot fit the native model's context. */
+export const BATCH_CONTEXT_ADVICE =
+  `a batch run allows up to ${REASONING_ON_MAX_NEW_TOKENS} new tokens with reasoning On (exactly ${REASONING_OFF_NEW_TOKENS} Off): ` +
+  "raise backend.max_seq_len (e.g. `aeb batch --models FILE backend.max_seq_len=N`) up to the model's max_position_embeddings, " +
+  'or list this model with Reasoning State Off';
 
 /** `outputDir` unset: the config's own (results.output_dir, else ./results). */
 export function batchRunOverrides(run: PlannedRun, opts: { backend?: string; endpoint?: string; numPrompts?: number; outputDir?: string }): string[] {
@@ -97,7 +103,8 @@ export function register(program: Command): void {
       const rank = (c: ExitCode) => (c === EXIT.OK ? 0 : c === EXIT.PARTIAL ? 1 : 2);
       try {
         let progress = createProgress('batch', log, { quiet: opts.quiet === true });
-        const outcome = await whileWritingFiles(() => runBatch(plan, pipelineDeps({ signal: interrupt.signal, onProgress: (e) => progress.update(e), onRecord: (r) => progress.record(r) }), {
+        const deps = withContextCheck(pipelineDeps({ signal: interrupt.signal, onProgress: (e) => progress.update(e), onRecord: (r) => progress.record(r) }), BATCH_CONTEXT_ADVICE);
+        const outcome = await whileWritingFiles(() => runBatch(plan, deps, {
           configFor, outputDir, resume: opts.resume === true, masterCsv,
           log: (m) => log.info(m),
           onRunDone: (run, o, skipped) => {
@@ -115,7 +122,8 @@ export function register(program: Command): void {
         }));
         progress.stop();
         const ran = outcome.runs.filter((r) => r.outcome);
-        log.info(`batch: ${ran.length} run(s), ${ran.filter((r) => r.outcome!.status === 'failed').length} failed, ${outcome.runs.length - ran.length} skipped; results in ${outputDir}`);
+        // "failed" also covers a run that completed without one successful prompt.
+        log.info(`batch: ${ran.length} run(s), ${ran.filter((r) => outcomeLabel(r.outcome!) === 'failed').length} failed, ${outcome.runs.length - ran.length} skipped; results in ${outputDir}`);
         process.exitCode = interrupt.exitCode() ?? worst;
       } finally {
         interrupt.dispose();

@@ -2,7 +2,8 @@
 // file and a.b.c=value overrides, turning flags into overrides, and choosing exit codes.
 import { stat } from 'node:fs/promises';
 import { looksLikeOverride } from '../../config/overrides.js';
-import type { PipelineOutcome } from '../../runner/pipeline.js';
+import type { BackendDescription } from '../../backends/types.js';
+import type { PipelineDeps, PipelineOutcome } from '../../runner/pipeline.js';
 import { CliError, EXIT, exitCodeFor, type ExitCode } from '../errors.js';
 
 export async function splitArgs(args: readonly string[]): Promise<{ file: string | null; overrides: string[] }> {
@@ -14,8 +15,9 @@ export async function splitArgs(args: readonly string[]): Promise<{ file: string
       continue;
     }
     if (file !== null) throw new CliError(`unexpected argument "${a}": give one config file and a.b.c=value overrides`);
-    const isFile = await stat(a).then((s) => s.isFile(), () => false);
-    if (!isFile) throw new CliError(`config file ${a} does not exist (overrides look like a.b.c=value)`);
+    const found = await stat(a).catch(() => null);
+    if (found?.isDirectory()) throw new CliError(`config file ${a} is a directory: give a YAML config file`);
+    if (!found?.isFile()) throw new CliError(`config file ${a} does not exist (overrides look like a.b.c=value)`);
     file = a;
   }
   return { file, overrides };
@@ -67,11 +69,52 @@ export function outcomeLabel(o: PipelineOutcome): string {
   return 'completed';
 }
 
+function cliErrorIn(err: unknown): CliError | null {
+  for (let e = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) if (e instanceof CliError) return e;
+  return null;
+}
+
+/**
+ * The error for a run whose max_new_tokens cannot fit the model's context (the backend's
+ * details.maxSeqLen, reported by the native engine): even a one-token prompt would overflow the
+ * KV cache, so every request would fail. `advice` says which flag or key to change.
+ */
+export function contextOverflow(maxNewTokens: number, description: BackendDescription, advice: string): CliError | null {
+  const maxSeqLen = description.details?.maxSeqLen;
+  if (typeof maxSeqLen !== 'number' || maxNewTokens <= maxSeqLen) return null;
+  return new CliError(
+    `max_new_tokens ${maxNewTokens} does not fit the model's context of ${maxSeqLen} positions (KV cache: prompt + max_new_tokens - 1), ` +
+    `so every request would fail; ${advice}`, EXIT.USAGE);
+}
+
+/**
+ * `deps` whose backend, once open, refuses the run with contextOverflow's error: before the idle
+ * baseline and the measured phase (the run fails as a whole, with a FAILED master row).
+ */
+export function withContextCheck(deps: PipelineDeps, advice: string): PipelineDeps {
+  return {
+    ...deps,
+    async createBackend(config, ctx) {
+      const backend = await deps.createBackend(config, ctx);
+      const open = backend.open.bind(backend);
+      backend.open = async (signal) => {
+        const description = await open(signal);
+        const overflow = contextOverflow(config.scenario.generate_kwargs.max_new_tokens, description, advice);
+        if (overflow) throw overflow;
+        return description;
+      };
+      return backend;
+    },
+  };
+}
+
 /** Exit code of one finished pipeline run. */
 export function outcomeExitCode(o: PipelineOutcome, interrupted: ExitCode | null): ExitCode {
   if (interrupted !== null || o.status === 'interrupted') return interrupted ?? EXIT.INTERRUPTED;
   if (o.status === 'failed') {
-    const code = exitCodeFor(o.cause);
+    // A CliError under the runner's wrapper (e.g. a check at backend open) chose its own code.
+    const chosen = cliErrorIn(o.cause);
+    const code = chosen ? chosen.exitCode : exitCodeFor(o.cause);
     return code === EXIT.INTERNAL ? EXIT.RUN_FAILED : code;
   }
   const s = o.summary!;
