@@ -173,13 +173,14 @@ async function writeResults(config: BenchmarkConfig, files: { records: string; r
     summary: result.summary, client_calibration: result.clientCalibration, server_metrics: result.serverMetrics,
     warnings: result.warnings, started_at: result.startedAt, finished_at: result.finishedAt,
     files: { records: files.records, csv: files.csv, master: files.master, ...(timeline.length > 0 ? { telemetry: files.telemetry } : {}) },
-  }));
+  }), { sync: !interrupted });
   written.report = files.report;
-  await writeRunCsv(files.csv, row);
+  // fsync only when there is time: after an interrupt the 2 s deadline comes first.
+  await writeRunCsv(files.csv, row, { sync: !interrupted });
   written.csv = files.csv;
-  if (config.reporter.output_file) await writeRunCsv(config.reporter.output_file, row);
+  if (config.reporter.output_file) await writeRunCsv(config.reporter.output_file, row, { sync: !interrupted });
   if (timeline.length > 0) {
-    await writeTelemetry(files.telemetry, timeline);
+    await writeTelemetry(files.telemetry, timeline, { sync: !interrupted });
     written.telemetry = files.telemetry;
   }
 }
