@@ -184,7 +184,8 @@ ModelConfig read_model_config(const std::string& dir) {
   for (const auto& a : supported_architectures()) supported = supported || a == c.architecture;
   if (!supported)
     throw EngineError("UNSUPPORTED_ARCHITECTURE",
-                      path + ": architecture " + c.architecture + " is not supported; supported: " + supported_list());
+                      path + ": architecture " + c.architecture + " is not supported; supported: " + supported_list() +
+                          ", GPT2LMHeadModel, and any model exported as a TorchScript .pt file");
 
   c.vocab_size = r.positive_int("vocab_size");
   c.hidden_size = r.positive_int("hidden_size");

@@ -84,6 +84,8 @@ export function formatSummary(title: string, s: RunSummary, errorMessage = ''): 
     );
   } else if (e.status === 'invalid') {
     lines.push(`  energy (${scope}): INVALID window, no energy figures reported`);
+  } else if (e.window_seconds === null && e.figures.length === 0) {
+    lines.push('  energy: not measured (metrics disabled: --no-energy or metrics.enabled=false)');
   } else {
     lines.push('  energy: unavailable (no sensor measured this run)');
   }

@@ -141,7 +141,7 @@ describe.skipIf(SKIP_NATIVE)('checkpoint validation', () => {
 
     it('unsupported architecture lists the supported ones', async () => {
       await expectCode(await withWeights(original, { ...configJson(TINY_LLAMA), architectures: ['FalconForCausalLM'] }),
-        'UNSUPPORTED_ARCHITECTURE', /FalconForCausalLM.*LlamaForCausalLM.*Qwen3ForCausalLM/);
+        'UNSUPPORTED_ARCHITECTURE', /FalconForCausalLM.*LlamaForCausalLM.*Qwen3ForCausalLM, GPT2LMHeadModel, and any model exported as a TorchScript \.pt file/);
     });
 
     it('missing directory, config or weights', async () => {

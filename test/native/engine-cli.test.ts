@@ -57,6 +57,14 @@ describe.skipIf(SKIP_NATIVE)('aeb generate / aeb convert', () => {
     expect((err as CliError).exitCode).toBe(3);
   });
 
+  it('runGenerate names its flags, not the engine API\'s option names, in usage errors', async () => {
+    const topP = await runGenerate({ model: fx.stories, promptIds: [1], topP: 1.5, threads: 1 }).catch((e: unknown) => e);
+    expect(topP).toMatchObject({ exitCode: 2 });
+    expect((topP as CliError).message).toMatch(/^--top-p /);
+    const stop = await runGenerate({ model: fx.stories, promptIds: [1], stopIds: [1, -4], threads: 1 }).catch((e: unknown) => e);
+    expect((stop as CliError).message).toMatch(/^--stop-ids \(entry 2\) /);
+  });
+
   it('runGenerate: exactly one of --prompt and --prompt-ids; --prompt on a model without a tokenizer names the way out', async () => {
     const usage = async (opts: Parameters<typeof runGenerate>[0], message: RegExp) => {
       const err = await runGenerate(opts).catch((e: unknown) => e);

@@ -47,3 +47,13 @@ it('labels a CPU estimate beside a measured GPU figure "(estimated)" in the head
   expect(headline(rapl)).toContain('GPU 0.1000 Wh, CPU 0.1000 Wh; ');
   expect(headline(rapl, 'http://10.1.2.3:8000/v1')).toMatch(/^ {2}energy \(client-only \(gpu\), counter, window 0\.20 s\): GPU 0\.1000 Wh, CPU 0\.1000 Wh; n\/a Wh\/1000 queries/);
 });
+
+it('tells a run without energy measurement (metrics disabled) apart from one whose sensors all failed', () => {
+  const base = { records: [rec], plannedPrompts: 1, warmupRequests: 0, durationSeconds: 0.01, stopReason: null, cancelledInFlight: 0, idle: null, emissions: null };
+  expect(formatSummary('run', buildSummary({ ...base, energy: null }))).toContain('energy: not measured (metrics disabled: --no-energy or metrics.enabled=false)');
+  const noSensor: EnergyWindowResult = {
+    label: 'measured', startNs: 0n, endNs: 10_000_000n, seconds: 0.01, gpuJoules: null, cpuJoules: null,
+    figures: [{ scope: 'cpu-package', method: 'counter', status: 'unavailable', source: 'RAPL', joules: null, reason: 'root-only' }],
+  };
+  expect(formatSummary('run', buildSummary({ ...base, energy: noSensor }))).toContain('energy: unavailable (no sensor measured this run)');
+});

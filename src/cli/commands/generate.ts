@@ -91,11 +91,25 @@ export function checkPromptIds(ids: readonly number[], vocabSize: number): void 
 }
 
 /** Engine failures become CLI errors with the engine's code in the message. */
+/** The engine API's option names (its validation messages say `options.topP`) as this command's flags. */
+const FLAG_OF_OPTION: Record<string, string> = {
+  maxNewTokens: '--max-new-tokens', temperature: '--temperature', topK: '--top-k', topP: '--top-p', seed: '--seed',
+  stopIds: '--stop-ids', device: '--device', dtype: '--dtype', threads: '--threads', maxSeqLen: '--max-seq-len',
+};
+
+function withFlagNames(message: string): string {
+  return message.replace(/\boptions\.(\w+)(?:\[(\d+)\])?/g, (whole, name: string, index?: string) => {
+    const flag = FLAG_OF_OPTION[name];
+    if (flag === undefined) return whole;
+    return index === undefined ? flag : `${flag} (entry ${Number(index) + 1})`;
+  });
+}
+
 function asCliError(err: unknown, exitCode: (typeof EXIT)[keyof typeof EXIT]): unknown {
   const code = (err as { code?: unknown } | null)?.code;
   if (code === 'ADDON_NOT_BUILT') return err; // mapped to MISSING_COMPONENT by errors.ts
   if (code === 'ADDON_LOAD_FAILED') return new CliError((err as Error).message, EXIT.MISSING_COMPONENT, { cause: err });
-  if (err instanceof RangeError || err instanceof TypeError) return new CliError((err as Error).message, EXIT.USAGE, { cause: err });
+  if (err instanceof RangeError || err instanceof TypeError) return new CliError(withFlagNames((err as Error).message), EXIT.USAGE, { cause: err });
   if (typeof code === 'string' && err instanceof Error) return new CliError(`${code}: ${err.message}`, exitCode, { cause: err });
   return err;
 }
