@@ -9,6 +9,7 @@ import { dirname, join, resolve } from 'node:path';
 import type { Backend, GenerationSettings, ReasoningSettings, RequestRecord } from '../backends/types.js';
 import { backendKind } from '../config/load.js';
 import type { BenchmarkConfig } from '../config/schema.js';
+import { DatasetError } from '../datasets/files.js';
 import { loadDataset, type LoadedDataset } from '../datasets/load.js';
 import type { EnergyMonitor } from '../energy/types.js';
 import type { LoadPlan } from '../load/plan.js';
@@ -299,6 +300,11 @@ export async function runConfigured(config: BenchmarkConfig, deps: PipelineDeps,
     if (writer) await writer.close().catch(() => undefined);
     const error = errorText(e);
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    // The dataset could not be read (a wrong path, column or count): nothing about the model
+    // was run or learned, so no FAILED row goes into the results users compare.
+    if (e instanceof DatasetError) {
+      return { runId, status: 'failed', summary: null, result: null, error, cause: e, files: written, reasoningFormat, reasoningLabel };
+    }
     try {
       await appendMasterRow(files.master, buildFailedRow(identity, planned, seconds, error));
       written.master = files.master;

@@ -103,6 +103,18 @@ it('closes the backend when the energy monitor cannot be created, and records th
   expect(t.rows[0]![MASTER_COLUMNS.indexOf('total_prompts')]).toBe('2');
 });
 
+it('a dataset that cannot be read writes no FAILED row (the model was never run) and names the problem', async () => {
+  const out = await mkdtemp(join(tmpdir(), 'aeb-pipe-'));
+  let created = false;
+  const o = await runConfigured(await config(out, ['backend.model=m', `scenario.dataset_name=${join(out, 'missing.jsonl')}`]), {
+    createBackend: async () => { created = true; return scriptedBackend(); },
+  });
+  expect(o.status).toBe('failed');
+  expect(o.error).toMatch(/dataset file .*missing\.jsonl does not exist/);
+  expect(created).toBe(false);
+  await expect(readCsvFile(join(out, 'master_results.csv'))).rejects.toThrow();
+});
+
 it('persists the energy monitor telemetry timeline next to the requests (same clock), and names it in the report', async () => {
   const out = await mkdtemp(join(tmpdir(), 'aeb-pipe-'));
   const rows = [{ t: 0.1, monoNs: '123', unixMs: 1, gpus: [] }, { t: 0.2, monoNs: '456', unixMs: 2, gpus: [] }];
