@@ -8,7 +8,7 @@
 // A failed build fails `npm install` with what was tried and how to fix it: the package's core
 // feature is the native engine, and a silently missing addon would only surface later.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -115,9 +115,28 @@ export function verifyAddon() {
   return JSON.parse(r.stdout);
 }
 
-export function writeBuildInfo(torch, headers, builder, runtime) {
+/** mtime of the addon in ms, or null when absent. */
+function addonMtimeMs() {
+  try {
+    return statSync(ADDON).mtimeMs;
+  } catch {
+    return null;
+  }
+}
+
+/** The builtAt of the existing build info, when the addon it describes was not rebuilt since. */
+function previousBuiltAt(mtimeBefore) {
+  if (mtimeBefore === null || addonMtimeMs() !== mtimeBefore) return null;
+  try {
+    return JSON.parse(readFileSync(join(RELEASE, 'aeb-build-info.json'), 'utf8')).builtAt ?? null;
+  } catch {
+    return null;
+  }
+}
+
+export function writeBuildInfo(torch, headers, builder, runtime, builtAt = null) {
   const info = {
-    builtAt: new Date().toISOString(),
+    builtAt: builtAt ?? new Date().toISOString(),
     builder,
     addon: ADDON,
     torch: {
@@ -154,6 +173,7 @@ async function main() {
   log(`libtorch ${torch.version} (${torch.source}: ${torch.torchDir}), cuda ${torch.cuda ? 'yes' : 'no'}, ${torch.cxxFlags.join(' ')}`);
   const headers = resolveNodeHeaders();
   log(`Node-API headers: ${headers.includeDir} (${headers.source})`);
+  const mtimeBefore = force ? null : addonMtimeMs();
   try {
     await buildWithCmakeJs(torch, headers, { force });
   } catch (e) {
@@ -166,8 +186,10 @@ async function main() {
   }
   if (!existsSync(ADDON)) fail(`cmake-js finished but ${ADDON} is missing`, ['retry: npm run build:native']);
   const runtime = verifyAddon();
-  writeBuildInfo(torch, headers, 'cmake-js', runtime);
-  log(`built ${ADDON} (torch ${runtime.torchVersion ?? torch.version}, BLAS ${runtime.blas ?? '?'})`);
+  // Nothing to rebuild (e.g. `npx aeb` running the install script again): keep the build time.
+  const unchangedSince = previousBuiltAt(mtimeBefore);
+  writeBuildInfo(torch, headers, 'cmake-js', runtime, unchangedSince);
+  log(`${unchangedSince ? `up to date (built ${unchangedSince})` : 'built'} ${ADDON} (torch ${runtime.torchVersion ?? torch.version}, BLAS ${runtime.blas ?? '?'})`);
 }
 
 const isMain = process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1]);
