@@ -171,8 +171,10 @@ describe.each(['worker', 'main'] as const)('OpenAI backend against the emulator 
     expect(rec.success).toBe(true);
     expect(rec.text).toBe('<think>hmm</think>\n\nYes');
     expect(rec.reasoningText).toBe('hmm');
-    // Five content chunks 3 ms apart; the answer is the fifth.
-    expect(rec.ttfoMs! - rec.ttftMs!).toBeGreaterThanOrEqual(4 * 3 - 1);
+    // Five content chunks; the answer is the fifth: TTFO is TTFT plus the first four chunk gaps.
+    expect(rec.contentChunks).toBe(5);
+    expect(rec.ttfoMs! - rec.ttftMs!).toBeCloseTo(rec.iclMs.slice(0, 4).reduce((a, b) => a + b, 0), 6);
+    expect(rec.iclMs[3]!).toBeGreaterThan(0);
   });
 
   it('one-byte fragmentation really reaches the client as one-byte reads', async () => {
