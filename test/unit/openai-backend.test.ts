@@ -174,7 +174,6 @@ describe.each(['worker', 'main'] as const)('OpenAI backend against the emulator 
     // Five content chunks; the answer is the fifth: TTFO is TTFT plus the first four chunk gaps.
     expect(rec.contentChunks).toBe(5);
     expect(rec.ttfoMs! - rec.ttftMs!).toBeCloseTo(rec.iclMs.slice(0, 4).reduce((a, b) => a + b, 0), 6);
-    expect(rec.iclMs[3]!).toBeGreaterThan(0);
   });
 
   it('one-byte fragmentation really reaches the client as one-byte reads', async () => {
