@@ -13,11 +13,11 @@
 //        [--socket-thread main|worker] [--top 20]
 // AEB_DIST=<dir> measures another tsc output directory (default: <repo>/dist).
 
-import { spawn } from 'node:child_process';
 import { Session } from 'node:inspector/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { spawnLeanSseServer } from './bench-sse-server.mjs';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = resolve(process.env.AEB_DIST ?? join(repo, 'dist'));
@@ -43,13 +43,7 @@ const TOKENS = 16;
 const CHUNKS_PER_REQUEST = TOKENS + 3;
 
 const lib = await import(pathToFileURL(join(dist, 'backends/openai/index.js')).href);
-const serverModule = pathToFileURL(join(repo, 'scripts/bench-sse-server.mjs')).href;
-const server = spawn(
-  process.execPath,
-  ['--input-type=module', '-e', `const { startLeanSseServer } = await import(${JSON.stringify(serverModule)}); console.log((await startLeanSseServer()).url);`],
-  { stdio: ['ignore', 'pipe', 'inherit'] },
-);
-const url = await new Promise((r) => server.stdout.once('data', (d) => r(String(d).trim())));
+const { url, child: server } = await spawnLeanSseServer();
 
 const backend = lib.createOpenAIBackend({
   endpoint: `${url}/v1`,

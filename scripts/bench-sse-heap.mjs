@@ -11,12 +11,12 @@
 // Usage: npm run build && node --expose-gc scripts/bench-sse-heap.mjs [N] [--top K]
 // AEB_DIST=<dir> measures another tsc output directory (default: <repo>/dist).
 
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import v8 from 'node:v8';
+import { spawnLeanSseServer } from './bench-sse-server.mjs';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = resolve(process.env.AEB_DIST ?? join(repo, 'dist'));
@@ -30,13 +30,7 @@ if (typeof globalThis.gc !== 'function') {
 }
 
 const lib = await import(pathToFileURL(join(dist, 'backends/openai/index.js')).href);
-const serverModule = pathToFileURL(join(repo, 'scripts/bench-sse-server.mjs')).href;
-const server = spawn(
-  process.execPath,
-  ['--input-type=module', '-e', `const { startLeanSseServer } = await import(${JSON.stringify(serverModule)}); console.log((await startLeanSseServer()).url);`],
-  { stdio: ['ignore', 'pipe', 'inherit'] },
-);
-const url = await new Promise((r) => server.stdout.once('data', (d) => r(String(d).trim())));
+const { url, child: server } = await spawnLeanSseServer();
 const dir = mkdtempSync(join(tmpdir(), 'aeb-heap-'));
 
 /** Heap snapshot after a full GC, summarised as self size and count per (node type, name). */

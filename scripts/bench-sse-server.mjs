@@ -14,6 +14,7 @@
 // token n " end" with finish_reason "length"; a usage-only chunk; [DONE]; the chunked
 // terminator. Every chunk carries continuous usage.
 
+import { spawn } from 'node:child_process';
 import net from 'node:net';
 
 const MODEL = 'bench-model';
@@ -138,4 +139,18 @@ export function startLeanSseServer() {
       resolve({ url: `http://127.0.0.1:${port}`, close: () => new Promise((r) => server.close(() => r())) });
     });
   });
+}
+
+/**
+ * Starts the server in a child process (its own event loop and CPU time, as a real server's
+ * would be); resolves with its base URL and the child, which the caller kills when done.
+ */
+export async function spawnLeanSseServer() {
+  const child = spawn(
+    process.execPath,
+    ['--input-type=module', '-e', `const { startLeanSseServer } = await import(${JSON.stringify(import.meta.url)}); console.log((await startLeanSseServer()).url);`],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const url = await new Promise((resolve) => child.stdout.once('data', (d) => resolve(String(d).trim())));
+  return { url, child };
 }

@@ -71,6 +71,25 @@ afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 });
 
+/**
+ * Calls `act` once, as soon as the run writing under `out` has `lines` records in its
+ * requests.jsonl (polled every 10 ms; ticks overlap while awaiting the reads, so a flag makes
+ * it exactly once: a second SIGINT would exit at once, by design).
+ */
+function whenRecordsWritten(out: string, lines: number, act: () => void): void {
+  let done = false;
+  const poll = setInterval(async () => {
+    const runs = await readdir(join(out, 'individual_runs')).catch(() => []);
+    if (runs.length === 0) return;
+    const text = await readFile(join(out, 'individual_runs', runs[0]!, 'requests.jsonl'), 'utf8').catch(() => '');
+    if (!done && text.split('\n').filter(Boolean).length >= lines) {
+      done = true;
+      clearInterval(poll);
+      act();
+    }
+  }, 10);
+}
+
 describe('interrupt (SIGINT) mid-run', () => {
   const child = `
 import { loadConfig } from './dist/config/load.js';
@@ -107,17 +126,10 @@ process.exitCode = outcomeExitCode(o, interrupt.exitCode());
     let signalledAt = 0;
     const r = await node([join(work, 'kill-child.mjs'), out], {
       onSpawn: (c) => {
-        const poll = setInterval(async () => {
-          const runs = await readdir(join(out, 'individual_runs')).catch(() => []);
-          if (runs.length === 0) return;
-          const text = await readFile(join(out, 'individual_runs', runs[0]!, 'requests.jsonl'), 'utf8').catch(() => '');
-          // Ticks overlap while awaiting the reads: exactly one SIGINT (a second one exits at once, by design).
-          if (signalledAt === 0 && text.split('\n').filter(Boolean).length >= 7) {
-            clearInterval(poll);
-            signalledAt = Date.now();
-            c.kill('SIGINT');
-          }
-        }, 10);
+        whenRecordsWritten(out, 7, () => {
+          signalledAt = Date.now();
+          c.kill('SIGINT');
+        });
       },
     });
     const exitMs = Date.now() - signalledAt;
@@ -156,18 +168,12 @@ process.exitCode = outcomeExitCode(o, interrupt.exitCode());
     let signalled = false;
     const r = await node([join(work, 'kill-child.mjs'), out], {
       onSpawn: (c) => {
-        const poll = setInterval(async () => {
-          const runs = await readdir(join(out, 'individual_runs')).catch(() => []);
-          if (runs.length === 0) return;
-          const text = await readFile(join(out, 'individual_runs', runs[0]!, 'requests.jsonl'), 'utf8').catch(() => '');
-          if (!signalled && text.split('\n').filter(Boolean).length >= 4) {
-            clearInterval(poll);
-            signalled = true;
-            c.kill('SIGINT');
-            // The second copy a moment later (two copies sent back to back merge into one pending signal).
-            setTimeout(() => c.kill('SIGINT'), 3);
-          }
-        }, 10);
+        whenRecordsWritten(out, 4, () => {
+          signalled = true;
+          c.kill('SIGINT');
+          // The second copy a moment later (two copies sent back to back merge into one pending signal).
+          setTimeout(() => c.kill('SIGINT'), 3);
+        });
       },
     });
     expect(signalled).toBe(true);
@@ -295,17 +301,10 @@ describe('aeb CLI (child processes)', () => {
       const r = await node([join(dist, 'cli/main.js'), 'run', '--backend', 'vllm', '--endpoint', `${slow.url}/v1`, '--model', 'emulated-model',
         '--num-prompts', '20', '--warmup', '0', '--no-energy', '--json', '--output-dir', out], {
         onSpawn: (c) => {
-          const poll = setInterval(async () => {
-            const runs = await readdir(join(out, 'individual_runs')).catch(() => []);
-            if (runs.length === 0) return;
-            const text = await readFile(join(out, 'individual_runs', runs[0]!, 'requests.jsonl'), 'utf8').catch(() => '');
-            // Ticks overlap while awaiting the reads: exactly one SIGINT (a second one exits at once, by design).
-            if (signalledAt === 0 && text.split('\n').filter(Boolean).length >= 2) {
-              clearInterval(poll);
-              signalledAt = Date.now();
-              c.kill('SIGINT');
-            }
-          }, 10);
+          whenRecordsWritten(out, 2, () => {
+            signalledAt = Date.now();
+            c.kill('SIGINT');
+          });
         },
       });
       expect(signalledAt).toBeGreaterThan(0);
