@@ -38,6 +38,9 @@ export interface ConvertResult {
 }
 
 const HEADER_BYTES = 7 * 4;
+/** "ak42" read as a little-endian uint32: the magic of llama2.c's versioned exports. */
+const AK42_MAGIC = 0x616b3432;
+
 // Generous bounds that still reject garbage headers before any large allocation.
 const MAX_DIM = 1 << 16;
 const MAX_VOCAB = 1 << 22;
@@ -46,6 +49,11 @@ const MAX_SEQ = 1 << 22;
 
 export function parseLlama2cHeader(buf: Buffer, path: string): Llama2cHeader {
   if (buf.length < HEADER_BYTES) throw new Llama2cFormatError(`${path}: file is ${buf.length} bytes, shorter than the 28-byte llama2.c header`);
+  // llama2.c's export.py --version 1/2 files start with the magic "ak42" and a version number.
+  if (buf.readUInt32LE(0) === AK42_MAGIC) {
+    throw new Llama2cFormatError(`${path}: a llama2.c export of version ${buf.readInt32LE(4)} (the "ak42" header): only the legacy format ` +
+      '(version 0, as run.c reads it) is supported; export it again with `python export.py --version 0`');
+  }
   const [dim, hiddenDim, nLayers, nHeads, nKvHeads, rawVocab, seqLen] = Array.from({ length: 7 }, (_, i) => buf.readInt32LE(i * 4)) as [
     number, number, number, number, number, number, number,
   ];

@@ -130,6 +130,19 @@ describe('convertLlama2c', () => {
     await expect(convertLlama2c(join(dir, 'nope.bin'), join(dir, 'nope'))).rejects.toMatchObject({ code: 'LLAMA2C_INVALID', message: expect.stringContaining('ENOENT') });
   });
 
+  it('names a versioned llama2.c export ("ak42" magic) as unsupported instead of reading it as dimensions', async () => {
+    const src = join(dir, 'v1.bin');
+    const header = Buffer.alloc(256);
+    header.writeUInt32LE(0x616b3432, 0); // export.py --version 1: struct.pack('I', 0x616b3432), version, then the config
+    header.writeInt32LE(1, 4);
+    header.writeInt32LE(64, 8);
+    await writeFile(src, header);
+    await expect(convertLlama2c(src, join(dir, 'v1'))).rejects.toMatchObject({
+      code: 'LLAMA2C_INVALID',
+      message: expect.stringMatching(/a llama2\.c export of version 1 \(the "ak42" header\): only the legacy format .* export\.py --version 0/),
+    });
+  });
+
   it('converts the real stories260K checkpoint', async () => {
     const out = join(dir, 'stories');
     const fixture = stories260kDir();
