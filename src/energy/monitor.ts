@@ -99,7 +99,21 @@ function closeSensors(s: Sensors): void {
   s.session?.close();
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+/** Sleeps `ms`; resolves true when `signal` aborted it first. */
+function sleepUnlessAborted(ms: number, signal?: AbortSignal): Promise<boolean> {
+  if (signal?.aborted) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve(false);
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
 
 function sum(figures: ProbeFigure[]): number {
   return figures.reduce((acc, f) => acc + (f.joules ?? 0), 0);
@@ -156,7 +170,7 @@ class Monitor implements EnergyMonitor {
     return { endNs: (before + process.hrtime.bigint()) / 2n, figures: parts.flat() };
   }
 
-  async measureIdle(seconds: number = this.idleSeconds): Promise<IdleBaseline | null> {
+  async measureIdle(seconds: number = this.idleSeconds, signal?: AbortSignal): Promise<IdleBaseline | null> {
     checkNumber('measureIdle seconds', seconds, 0, 3600);
     this.enter('measureIdle()');
     if (this.open) throw new Error(`energy monitor: measureIdle() while window '${this.open.label}' is open`);
@@ -164,8 +178,9 @@ class Monitor implements EnergyMonitor {
     this.busy = true;
     try {
       const startNs = await this.beginAll();
-      await sleep(seconds * 1000);
-      const { endNs, figures } = await this.endAll();
+      const aborted = await sleepUnlessAborted(seconds * 1000, signal);
+      const { endNs, figures } = await this.endAll(); // ends the probes' windows either way
+      if (aborted) return null;
       const measured = Number(endNs - startNs) / 1e9;
       const watts: Record<string, number> = {};
       const methods: Record<string, EnergyFigure['method']> = {};

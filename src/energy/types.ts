@@ -40,7 +40,8 @@ export interface IdleBaseline {
 /** What the runner needs from the energy module. */
 export interface EnergyMonitor {
   /** Sample idle power for `seconds` (0 = skip). */
-  measureIdle(seconds: number): Promise<IdleBaseline | null>;
+  /** `signal`: an abort ends it early with no baseline (null): a cut-short idle is none. */
+  measureIdle(seconds: number, signal?: AbortSignal): Promise<IdleBaseline | null>;
   startWindow(label: string): Promise<void>;
   stopWindow(): Promise<EnergyWindowResult>;
   /** Background telemetry timeline (power, utilisation, memory, temperature, clocks). */

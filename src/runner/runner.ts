@@ -233,7 +233,7 @@ export async function runBenchmark(opts: RunnerOptions): Promise<RunResult> {
     if (opts.probes?.calibrate && !interrupted()) clientCalibration = await probe('client calibration', () => opts.probes!.calibrate!());
     if (opts.energy && !interrupted()) {
       idleSeconds = await resolveIdleSeconds(opts.idleSeconds ?? 0, opts.energy, warnings);
-      if (idleSeconds > 0) idle = await probe('idle baseline', () => opts.energy!.measureIdle(idleSeconds));
+      if (idleSeconds > 0) idle = await probe('idle baseline', () => opts.energy!.measureIdle(idleSeconds, cancel.signal));
     }
 
     const execute = async (prompt: PromptInput, warmup: boolean, queueMs: number): Promise<RequestRecord | null> => {
@@ -334,7 +334,7 @@ export async function runBenchmark(opts: RunnerOptions): Promise<RunResult> {
       // The baseline again, now that the device is warm (how far idle power drifted); after
       // the server scrape, so idle time stays out of its histograms' window.
       if (opts.energy && opts.idleAfter && idle !== null && !interrupted()) {
-        idleAfter = await probe('idle baseline after the run', () => opts.energy!.measureIdle(idleSeconds));
+        idleAfter = await probe('idle baseline after the run', () => opts.energy!.measureIdle(idleSeconds, cancel.signal));
       }
     }
   } finally {
@@ -349,7 +349,9 @@ export async function runBenchmark(opts: RunnerOptions): Promise<RunResult> {
   for (const r of measured) if (r.endNs > lastEndNs) lastEndNs = r.endNs;
   const durationSeconds = firstDispatchNs === null ? 0 : Number(lastEndNs - firstDispatchNs) / 1e9;
 
-  const base = { records: measured, plannedPrompts: opts.prompts.length, warmupRequests: warmupCount, durationSeconds,
+  // The warmup requests that ran (an interrupt can come before some or all of them).
+  const warmupsRun = records.filter((r) => r.warmup).length;
+  const base = { records: measured, plannedPrompts: opts.prompts.length, warmupRequests: warmupsRun, durationSeconds,
     stopReason, cancelledInFlight, energy: energyWindow, idle, idleAfter, slo: opts.slo ?? null, backend: description, load, lastDispatchNs };
   let summary = buildSummary({ ...base, emissions: null });
   if (opts.emissions && summary.energy.primary_joules !== null) {

@@ -92,6 +92,19 @@ describe('energy monitor (in-memory NVML)', () => {
     expect((await instant.end())[0]).toMatchObject({ status: 'invalid', joules: null });
   });
 
+  it('an abort ends the idle baseline at once, with no baseline (a cut-short idle is none)', async () => {
+    const m = await createEnergyMonitor({ gpu: false, raplRoot: noRapl, sampleHz: 0, busyCpuMs: busyClock(100), env: {} });
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 50);
+    const t0 = performance.now();
+    expect(await m.measureIdle(30, ac.signal)).toBeNull();
+    expect(performance.now() - t0).toBeLessThan(5_000);
+    // The probes' windows were closed: the monitor works on.
+    await m.startWindow('after');
+    expect((await m.stopWindow()).label).toBe('after');
+    await m.close();
+  });
+
   it('tells users where to set the watts per core of the CPU estimate: config key, flag and API option', async () => {
     const m = await createEnergyMonitor({ gpu: false, raplRoot: noRapl, sampleHz: 0, busyCpuMs: busyClock(100), cpuWattsPerCore: 7, env: {} });
     await m.startWindow('w');

@@ -106,6 +106,30 @@ it('runs the energy window around the measured phase only, with the idle baselin
   expect(r.summary.energy.idle_baseline).toEqual({ seconds: 2, watts: { 'GPU 0': 50 } });
 });
 
+it('an interrupt during the idle baseline ends it at once: no request runs, no warmup is counted', async () => {
+  const { mkdtemp, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { createEnergyMonitor } = await import('../../src/energy/monitor.js');
+  const noRapl = await mkdtemp(join(tmpdir(), 'aeb-norapl-'));
+  const energy = await createEnergyMonitor({ gpu: false, raplRoot: noRapl, sampleHz: 0, busyCpuMs: () => 0, env: {} });
+  const backend = scriptedBackend();
+  const ac = new AbortController();
+  setTimeout(() => ac.abort(), 50);
+  const t0 = Date.now();
+  try {
+    const r = await runBenchmark({ backend, prompts: promptsOf(3), settings, warmupRequests: 2, energy, idleSeconds: 30, signal: ac.signal });
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    expect(r.interrupted).toBe(true);
+    expect(backend.calls).toBe(0);
+    expect(r.summary.warmup_requests).toBe(0);
+    expect(r.summary.energy.idle_baseline).toBeNull();
+  } finally {
+    await energy.close();
+    await rm(noRapl, { recursive: true });
+  }
+});
+
 it('measures the idle baseline again after the run and reports the drift; auto length follows the sensors', async () => {
   const calls: string[] = [];
   const window: EnergyWindowResult = {
