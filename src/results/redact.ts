@@ -17,25 +17,14 @@ const TOKEN_ROLES = new Set(['bos', 'eos', 'pad', 'unk', 'sep', 'cls', 'mask', '
 
 const ALWAYS_SECRET = new Set(['secret', 'secrets', 'password', 'passwd', 'passphrase', 'apikey', 'credential', 'credentials', 'authorization']);
 
-function computeIsSecretKey(key: string): boolean {
+/** True when `key` names a credential (api_key, apiKey, hf_token, client_secret, db-password, …). */
+export function isSecretKey(key: string): boolean {
   const words = keyWords(key);
   if (words.some((w) => ALWAYS_SECRET.has(w))) return true;
   if (words.some((w, i) => w === 'api' && (words[i + 1] === 'key' || words[i + 1] === 'keys'))) return true;
   // A token is a credential when it is what the key names (hf_token, access_token), not a
   // count or a setting about tokens (max_new_tokens, tokenizer, eos_token, first_token).
   return words.at(-1) === 'token' && !TOKEN_ROLES.has(words.at(-2) ?? '');
-}
-
-const known = new Map<string, boolean>();
-
-/** True when `key` names a credential (api_key, apiKey, hf_token, client_secret, db-password, …). */
-export function isSecretKey(key: string): boolean {
-  let v = known.get(key);
-  if (v === undefined) {
-    v = computeIsSecretKey(key);
-    if (known.size < 10_000) known.set(key, v);
-  }
-  return v;
 }
 
 const URL_PASSWORD = /^([a-z][a-z0-9+.-]*:\/\/[^/?#@:\s]*:)([^/?#@\s]+)@/i;

@@ -6,7 +6,7 @@
 import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import type { Backend, GenerationSettings, ReasoningSettings, RequestRecord } from '../backends/types.js';
+import type { Backend, BackendDescription, GenerationSettings, ReasoningSettings, RequestRecord } from '../backends/types.js';
 import { backendKind } from '../config/load.js';
 import type { BenchmarkConfig } from '../config/schema.js';
 import { DatasetError } from '../datasets/files.js';
@@ -48,6 +48,8 @@ export interface PipelineDeps {
   onProgress?(event: ProgressEvent): void;
   /** Each finished request, after it is written to the JSONL (e.g. a per-prompt log line). */
   onRecord?(record: RequestRecord): void;
+  /** Refuses a run whose opened backend cannot serve it (RunnerOptions.checkOpened). */
+  checkOpened?(config: BenchmarkConfig, description: BackendDescription): void;
   signal?: AbortSignal;
 }
 
@@ -266,6 +268,7 @@ export async function runConfigured(config: BenchmarkConfig, deps: PipelineDeps,
     const w = writer;
     const result = await runBenchmark({
       backend, probes: deps.probes ? await deps.probes(config, backend) : null, prompts, settings, load: plan,
+      ...(deps.checkOpened ? { checkOpened: (d: BackendDescription) => deps.checkOpened!(config, d) } : {}),
       warmupRequests: config.runner.warmup_requests,
       maxConsecutiveFailures: config.runner.max_consecutive_failures,
       energy, idleSeconds: config.metrics.idle_seconds ?? 'auto', idleAfter: config.metrics.idle_after, slo: config.slo,

@@ -37,6 +37,11 @@ export interface MeasurementProbes {
 
 export interface RunnerOptions {
   backend: Backend;
+  /**
+   * Called with the backend's description once it is open, before anything is measured: a
+   * throw refuses the run as a setup failure (e.g. max_new_tokens beyond the model's context).
+   */
+  checkOpened?: (description: BackendDescription) => void;
   probes?: MeasurementProbes | null;
   prompts: readonly PromptInput[];
   settings: GenerationSettings;
@@ -204,6 +209,7 @@ export async function runBenchmark(opts: RunnerOptions): Promise<RunResult> {
   let description: BackendDescription;
   try {
     description = await opts.backend.open(cancel.signal);
+    opts.checkOpened?.(description);
   } catch (e) {
     opts.signal?.removeEventListener('abort', onInterrupt);
     await withTimeout(opts.backend.close().catch(() => undefined), graceLeft());

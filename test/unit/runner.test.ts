@@ -1,12 +1,20 @@
-import { expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, expect, it } from 'vitest';
 import type { PromptInput, RequestRecord } from '../../src/backends/types.js';
 import type { EnergyMonitor, EnergyWindowResult } from '../../src/energy/types.js';
 import type { LoadPlan } from '../../src/load/plan.js';
+import { createEnergyMonitor } from '../../src/energy/monitor.js';
 import { AUTO_IDLE_SECONDS, runBenchmark, RunSetupError } from '../../src/runner/runner.js';
 import { runErrorMessage } from '../../src/results/master-csv.js';
 import { promptsOf, scriptedBackend } from '../helpers/scripted-backend.js';
 
 const settings = { maxNewTokens: 8, minNewTokens: 0, temperature: 0 };
+
+/** A RAPL root with no domains: the monitors below measure the GPU fake or estimate the CPU. */
+const noRapl = mkdtempSync(join(tmpdir(), 'aeb-norapl-'));
+afterAll(() => rmSync(noRapl, { recursive: true, force: true }));
 
 it('a backend that throws on every third request: run completes with right counts and PARTIAL FAILURE', async () => {
   const backend = scriptedBackend({ script: (_p, call) => (call % 3 === 2 ? { throws: 'boom' } : { completionTokens: 5 }) });
@@ -107,11 +115,6 @@ it('runs the energy window around the measured phase only, with the idle baselin
 });
 
 it('an interrupt during the idle baseline ends it at once: no request runs, no warmup is counted', async () => {
-  const { mkdtemp, rm } = await import('node:fs/promises');
-  const { tmpdir } = await import('node:os');
-  const { join } = await import('node:path');
-  const { createEnergyMonitor } = await import('../../src/energy/monitor.js');
-  const noRapl = await mkdtemp(join(tmpdir(), 'aeb-norapl-'));
   const energy = await createEnergyMonitor({ gpu: false, raplRoot: noRapl, sampleHz: 0, busyCpuMs: () => 0, env: {} });
   const backend = scriptedBackend();
   const ac = new AbortController();
@@ -126,7 +129,6 @@ it('an interrupt during the idle baseline ends it at once: no request runs, no w
     expect(r.summary.energy.idle_baseline).toBeNull();
   } finally {
     await energy.close();
-    await rm(noRapl, { recursive: true });
   }
 });
 
@@ -216,11 +218,6 @@ it('closes the backend it was handed even when the options are rejected', async 
 });
 
 it('energy read on the client says nothing about a server on another machine: no efficiency, a warning', async () => {
-  const { mkdtemp, rm } = await import('node:fs/promises');
-  const { tmpdir } = await import('node:os');
-  const { join } = await import('node:path');
-  const { createEnergyMonitor } = await import('../../src/energy/monitor.js');
-  const noRapl = await mkdtemp(join(tmpdir(), 'aeb-norapl-'));
   const run = async (endpoint: string) => {
     const b = scriptedBackend({ kind: 'openai' });
     const backend = { ...b, open: async () => ({ backend: 'openai', model: 'm', details: { endpoint } }) };
@@ -241,7 +238,6 @@ it('energy read on the client says nothing about a server on another machine: no
   expect(local.summary.co2_emissions_g).toBe(1); // 0.1 core-s × 10 W
   // A server on this machine whose GPUs were not named: the CPU-only figures say so.
   expect(local.warnings).toEqual([expect.stringMatching(/^the server at http:\/\/127\.0\.0\.1:8000\/v1 runs on this machine, but no GPU of it was metered/)]);
-  await rm(noRapl, { recursive: true });
 });
 
 it('warns when more than 1 % of the first-token stamps may be late by over 5 ms because the client was busy', async () => {
@@ -289,12 +285,7 @@ it('many requests in flight on the one cancel signal raise no listener-leak warn
 });
 
 it('labels the ramp-down inside the energy window: its length, and a warning when several requests ran at once', async () => {
-  const { mkdtemp, rm } = await import('node:fs/promises');
-  const { tmpdir } = await import('node:os');
-  const { join } = await import('node:path');
-  const { createEnergyMonitor } = await import('../../src/energy/monitor.js');
   const { memoryNvml } = await import('../fixtures/fake-nvml/harness.js');
-  const noRapl = await mkdtemp(join(tmpdir(), 'aeb-norapl-'));
   const run = async (load: LoadPlan, prompts: number) => {
     const backend = scriptedBackend({ script: () => ({ delayMs: 80 }) });
     const nvml = memoryNvml([{ name: 'NVIDIA H200', busId: '00000000:19:00.0', uuid: 'GPU-0', series: { energyMj: [0, 50_000] } }]);
@@ -325,5 +316,4 @@ it('labels the ramp-down inside the energy window: its length, and a warning whe
   expect(sequential.r.summary.energy.ramp_down_seconds!).toBeGreaterThan(0.07);
   expect(sequential.r.summary.energy.warnings).toEqual([]);
   expect(sequential.r.warnings).toEqual([]);
-  await rm(noRapl, { recursive: true });
 });

@@ -88,22 +88,16 @@ export function contextOverflow(maxNewTokens: number, description: BackendDescri
 }
 
 /**
- * `deps` whose backend, once open, refuses the run with contextOverflow's error: before the idle
- * baseline and the measured phase (the run fails as a whole, with a FAILED master row).
+ * `deps` that refuse a run with contextOverflow's error once the backend is open: before the
+ * idle baseline and the measured phase (the run fails as a whole, with a FAILED master row).
  */
 export function withContextCheck(deps: PipelineDeps, advice: string): PipelineDeps {
   return {
     ...deps,
-    async createBackend(config, ctx) {
-      const backend = await deps.createBackend(config, ctx);
-      const open = backend.open.bind(backend);
-      backend.open = async (signal) => {
-        const description = await open(signal);
-        const overflow = contextOverflow(config.scenario.generate_kwargs.max_new_tokens, description, advice);
-        if (overflow) throw overflow;
-        return description;
-      };
-      return backend;
+    checkOpened(config, description) {
+      deps.checkOpened?.(config, description);
+      const overflow = contextOverflow(config.scenario.generate_kwargs.max_new_tokens, description, advice);
+      if (overflow) throw overflow;
     },
   };
 }
