@@ -11,6 +11,7 @@ function allocatorIn(env: Record<string, string>): string {
   return execFileSync(process.execPath, ['-e', script], { env: { ...process.env, AEB_MALLOC_TUNING: '', GLIBC_TUNABLES: '', ...env }, encoding: 'utf8' });
 }
 
+// glibc only (Linux; CI is Debian); without the addon (AEB_SKIP_NATIVE) there is nothing to load.
 describe.skipIf(SKIP_NATIVE || process.platform !== 'linux')('allocator tuning', () => {
   it('raises the thresholds when the addon loads', () => {
     expect(allocatorIn({})).toBe('glibc: mmap threshold 32 MiB, trim threshold 512 MiB (AEB_MALLOC_TUNING=0 keeps the defaults)');

@@ -21,6 +21,8 @@ import { isSecretKey } from '../../src/results/redact.js';
 import { buildRunReport, writeRunCsv, writeRunReport, type RunReport } from '../../src/results/run-files.js';
 import { buildSummary } from '../../src/runner/summary.js';
 
+// The full-disk cases need util-linux's prlimit (on every Debian/Ubuntu, so in CI); a machine
+// without it skips them rather than faking a full disk some other way.
 const HAS_PRLIMIT = spawnSync('prlimit', ['--version']).status === 0;
 
 /** Runs `f` with this process's file size limit set to `bytes` (a full disk, as far as writes go). */
