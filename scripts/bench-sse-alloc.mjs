@@ -9,8 +9,12 @@
 // too (inspector HeapProfiler.startSampling with includeObjectsCollectedBy{Minor,Major}GC).
 // Sampling is statistical (one sample per ~4 KiB allocated): totals move by a few percent.
 //
+// --live-at-ms N instead reports what is still alive N ms into the measured phase, per request
+// in flight: the state that survives scavenges, is copied by each and promoted (onto freshly
+// faulted old-space pages) by the second.
+//
 // Usage: npm run build && node scripts/bench-sse-alloc.mjs [--concurrency 1024] [--requests 2048]
-//        [--socket-thread main|worker] [--top 20]
+//        [--socket-thread main|worker] [--top 20] [--live-at-ms 1500]
 // AEB_DIST=<dir> measures another tsc output directory (default: <repo>/dist).
 
 import { Session } from 'node:inspector/promises';
@@ -27,12 +31,15 @@ const { values } = parseArgs({
     requests: { type: 'string', default: '2048' },
     'socket-thread': { type: 'string', default: 'main' },
     top: { type: 'string', default: '20' },
+    'live-at-ms': { type: 'string' },
   },
 });
 const concurrency = Number(values.concurrency);
 const requests = Number(values.requests);
 const top = Number(values.top);
 const placement = values['socket-thread'];
+const liveAtMs = values['live-at-ms'] === undefined ? null : Number(values['live-at-ms']);
+if (liveAtMs !== null && !(liveAtMs > 0)) throw new Error('--live-at-ms must be a positive number of milliseconds');
 for (const [k, v] of Object.entries({ concurrency, requests, top })) {
   if (!Number.isInteger(v) || v < 1) throw new Error(`--${k} must be a positive integer`);
 }
@@ -62,21 +69,36 @@ async function pool(total, fn) {
 
 let failed = 0;
 let profile;
+/** Requests in flight when the live profile was taken. */
+let liveInFlight = 0;
 await backend.open();
 try {
   await pool(concurrency, (i) => backend.generate({ index: i, text: `warm${i}` }, settings));
   const session = new Session();
   session.connect();
+  const live = liveAtMs !== null;
   await session.post('HeapProfiler.startSampling', {
     samplingInterval: 4096,
-    includeObjectsCollectedByMajorGC: true,
-    includeObjectsCollectedByMinorGC: true,
+    includeObjectsCollectedByMajorGC: !live,
+    includeObjectsCollectedByMinorGC: !live,
   });
+  let inFlight = 0;
+  const liveProfile = live
+    ? new Promise((res) => setTimeout(() => res(session.post('HeapProfiler.getSamplingProfile').then((p) => ({ ...p, inFlight }))), liveAtMs))
+    : null;
   await pool(requests, async (i) => {
+    inFlight++;
     const r = await backend.generate({ index: i, text: `r${i}` }, settings);
+    inFlight--;
     if (!r.success) failed++;
   });
-  ({ profile } = await session.post('HeapProfiler.stopSampling'));
+  if (live) {
+    const snap = await liveProfile;
+    profile = snap.profile;
+    liveInFlight = snap.inFlight;
+  }
+  const stopped = await session.post('HeapProfiler.stopSampling');
+  if (!live) profile = stopped.profile;
   session.disconnect();
 } finally {
   await backend.close();
@@ -94,6 +116,16 @@ const walk = (node) => {
 };
 walk(profile.head);
 const chunks = requests * CHUNKS_PER_REQUEST;
+if (liveAtMs !== null) {
+  console.log(`streaming client, ${placement} placement, ${concurrency} concurrent streams: alive ${liveAtMs} ms into the measured phase, ${liveInFlight} requests in flight`);
+  console.log(`live on this thread's heap (sampled allocations of the measured phase): ${(total / 2 ** 20).toFixed(2)} MiB = ${(total / Math.max(1, liveInFlight)).toFixed(0)} B per request in flight\n`);
+  console.log('B/request  allocation site (function file:line, 1-based)');
+  for (const [site, bytes] of [...bySite].sort((a, b) => b[1] - a[1]).slice(0, top)) {
+    console.log(`${(bytes / Math.max(1, liveInFlight)).toFixed(0).padStart(9)}  ${site}`);
+  }
+  console.log(`\nnode ${process.version}, ${dist}`);
+  process.exit(failed > 0 ? 1 : 0);
+}
 console.log(`streaming client, ${placement} placement, ${concurrency} concurrent streams, ${requests} requests (${failed} failed), ${chunks} chunks`);
 console.log(`allocated on this thread's heap: ${(total / 2 ** 20).toFixed(1)} MiB = ${(total / chunks).toFixed(0)} B per chunk, ${(total / requests).toFixed(0)} B per request\n`);
 console.log('B/chunk  allocation site (function file:line, 1-based)');

@@ -264,6 +264,10 @@ async function measureLevel(lib, name, level, placement, oneRequest) {
     },
     ...schedShares(sched0, sched1, wallS),
     involuntaryContextSwitches: ru1.involuntaryContextSwitches - ru0.involuntaryContextSwitches,
+    // First touches of fresh pages by this process (every thread), mostly V8 promoting survivors
+    // onto new old-space pages during scavenges: on a VM where a fault costs tens of µs, they
+    // are most of each pause (BENCHMARKS.md).
+    minorPageFaults: ru1.minorPageFault - ru0.minorPageFault,
     client: name,
     concurrency: level.concurrency,
     requests: level.requests,
@@ -500,12 +504,14 @@ async function main() {
   const f = (x, d = 3) => (x === null || x === undefined ? '—' : x.toFixed(d));
   const where = pinned ? `, pinned: server on CPU ${pinned.server}, client on CPU ${pinned.client}` : '';
   console.log(`\nClient-added TTFT (client first-content stamp − emulator write stamp), emulator in a child process on 127.0.0.1 at nice ${emulatorNice}${where}`);
-  console.log('client              conc  reqs  fail   p50 ms   p90 ms   p99 ms   max ms  loop p99 ms  chunks/s  CPU µs/chunk  main cpu/wait  sockets cpu/wait  emulator cpu  late>1ms (in GC, flagged)  GC n/max ms  after flush p50/p99  emulator write p99  slack p50/p99');
+  console.log('client              conc  reqs  fail   p50 ms   p90 ms   p99 ms   max ms  loop p99 ms  chunks/s  CPU µs/chunk  main cpu/wait  sockets cpu/wait  emulator cpu  late>1ms (in GC, flagged)  GC n/max/total ms  page faults (≈ ms)  after flush p50/p99  emulator write p99  slack p50/p99');
+  // The time those faults cost at the first-touch price the machine-floor probe measured.
+  const faultMs = (n) => (n * machineFloor.pageFault.firstTouchUsPerPage) / 1000;
   const pct = (x) => (x === null || x === undefined ? '—' : `${(100 * x).toFixed(1)}%`);
   for (const r of latency) {
     const a = r.clientAddedTtftMs;
     console.log(
-      `${r.client.padEnd(18)} ${String(r.concurrency).padStart(5)} ${String(r.requests).padStart(5)} ${String(r.failed).padStart(5)} ${f(a.p50).padStart(8)} ${f(a.p90).padStart(8)} ${f(a.p99).padStart(8)} ${f(a.max).padStart(8)} ${f(r.eventLoopDelayP99Ms, 2).padStart(12)} ${String(r.chunksPerS).padStart(9)} ${f(r.cpuUsPerChunk, 1).padStart(13)} ${`${pct(r.mainCpuShare)}/${pct(r.runQueueWaitShare)}`.padStart(14)} ${`${pct(r.socketThreadCpuShare)}/${pct(r.socketThreadWaitShare)}`.padStart(17)} ${pct(r.emulatorCpuShare).padStart(13)} ${String(r.lateSamples).padStart(9)} (${String(r.lateDuringGc).padStart(4)}, ${String(r.lateFlagged).padStart(4)})   ${`${r.gcPauses.count}/${f(r.gcPauses.maxMs, 1)}`.padEnd(11)} ${f(r.clientAddedAfterFlushMs.p50)}/${f(r.clientAddedAfterFlushMs.p99)}  ${f(r.emulatorWriteMs.p99)}  ${f(r.stampSlackMs.p50)}/${f(r.stampSlackMs.p99)}`,
+      `${r.client.padEnd(18)} ${String(r.concurrency).padStart(5)} ${String(r.requests).padStart(5)} ${String(r.failed).padStart(5)} ${f(a.p50).padStart(8)} ${f(a.p90).padStart(8)} ${f(a.p99).padStart(8)} ${f(a.max).padStart(8)} ${f(r.eventLoopDelayP99Ms, 2).padStart(12)} ${String(r.chunksPerS).padStart(9)} ${f(r.cpuUsPerChunk, 1).padStart(13)} ${`${pct(r.mainCpuShare)}/${pct(r.runQueueWaitShare)}`.padStart(14)} ${`${pct(r.socketThreadCpuShare)}/${pct(r.socketThreadWaitShare)}`.padStart(17)} ${pct(r.emulatorCpuShare).padStart(13)} ${String(r.lateSamples).padStart(9)} (${String(r.lateDuringGc).padStart(4)}, ${String(r.lateFlagged).padStart(4)})   ${`${r.gcPauses.count}/${f(r.gcPauses.maxMs, 1)}/${f(r.gcPauses.totalMs, 0)}`.padEnd(17)}  ${`${r.minorPageFaults} (${f(faultMs(r.minorPageFaults), 0)})`.padEnd(18)}  ${f(r.clientAddedAfterFlushMs.p50)}/${f(r.clientAddedAfterFlushMs.p99)}  ${f(r.emulatorWriteMs.p99)}  ${f(r.stampSlackMs.p50)}/${f(r.stampSlackMs.p99)}`,
     );
   }
   if (parse.payloadMiB !== undefined) console.log(`\nSSE events parsed per second, one core (${f(parse.payloadMiB, 1)} MiB of vLLM chunks in ${parse.readSizeKiB} KiB reads, best and median of ${PARSE_RUNS})`);

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The machine's own floor under any sub-millisecond latency figure: how often, and for how
 // long, a thread that never blocks loses its CPU (timer ticks, hypervisor exits, interrupts,
-// other tasks), and what one first-touch page fault costs. No software on the machine can
+// other tasks), and what one first-touch page fault and one system call cost. No software on the machine can
 // deliver an event faster than its thread is allowed to run, so the delivery and TTFT tails
 // in bench:native and bench:sse are read against these figures.
 //
@@ -14,6 +14,7 @@
 // each gap inside the millisecond (on the monotonic clock, common to all threads) shows a
 // periodic thief: on a VM whose host ticks at 1 kHz, most gaps fall in one narrow phase.
 
+import { getPriority } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
@@ -92,6 +93,20 @@ function pageFaultCost(mib = 64) {
 }
 
 /**
+ * Cost of one cheap system call made from JS (getpriority through os.getPriority: a thin
+ * binding), best of 5 rounds. Every socket read and epoll wait of the client pays it.
+ */
+function syscallCost(calls = 100_000) {
+  let best = Infinity;
+  for (let round = 0; round < 5; round++) {
+    const t0 = performance.now();
+    for (let i = 0; i < calls; i++) getPriority(0);
+    best = Math.min(best, ((performance.now() - t0) * 1000) / calls);
+  }
+  return { usPerCall: best };
+}
+
+/**
  * Run `threads` spinners at once for `seconds` (this thread + workers), then the page-fault
  * probe. Per-thread figures; `worst` is the spinner that lost the most time in gaps > 50 µs.
  */
@@ -110,7 +125,7 @@ export async function measureMachineFloor({ seconds = 1, threads = 2 } = {}) {
   const spinners = [here, ...(await Promise.all(results)).map(summarize)];
   await Promise.all(workers.map((w) => w.terminate()));
   const worst = spinners.reduce((a, b) => (b.lostShareInGapsOver50Us > a.lostShareInGapsOver50Us ? b : a));
-  return { spinners, worst, pageFault: pageFaultCost() };
+  return { spinners, worst, pageFault: pageFaultCost(), syscall: syscallCost() };
 }
 
 export function describeMachineFloor(floor) {
@@ -120,7 +135,7 @@ export function describeMachineFloor(floor) {
     `machine floor (${floor.spinners.length} spinning threads, ${f(w.seconds, 1)} s): the worst-hit thread lost its CPU ` +
     `${f(w.gapsOver10UsPerS, 0)} times/s for > 10 µs (median ${f(w.gapMedianUs)} µs, ${f(100 * w.shareInDensestPhaseWindow, 0)} % in one ` +
     `100 µs phase of the millisecond), ${f(w.gapsOver50UsPerS, 0)} times/s for > 50 µs (${f(100 * w.lostShareInGapsOver50Us, 2)} % of the time), ` +
-    `${f(w.gapsOver1MsPerS, 0)} times/s for > 1 ms, max ${f(w.gapMaxMs, 2)} ms; first-touch page fault ${f(floor.pageFault.firstTouchUsPerPage, 2)} µs`
+    `${f(w.gapsOver1MsPerS, 0)} times/s for > 1 ms, max ${f(w.gapMaxMs, 2)} ms; first-touch page fault ${f(floor.pageFault.firstTouchUsPerPage, 2)} µs; one system call from JS ${f(floor.syscall.usPerCall, 2)} µs`
   );
 }
 
