@@ -206,14 +206,22 @@ export async function runBenchmark(opts: RunnerOptions): Promise<RunResult> {
   const records: RequestRecord[] = [];
   const measured: RequestRecord[] = [];
   let cancelledInFlight = 0;
+  const abandonSetup = async (message: string, cause: unknown): Promise<never> => {
+    opts.signal?.removeEventListener('abort', onInterrupt);
+    await withTimeout(opts.backend.close().catch(() => undefined), graceLeft());
+    throw new RunSetupError(message, { cause });
+  };
   let description: BackendDescription;
   try {
     description = await opts.backend.open(cancel.signal);
+  } catch (e) {
+    return abandonSetup(`backend ${opts.backend.kind} failed to open: ${errorText(e)}`, e);
+  }
+  try {
     opts.checkOpened?.(description);
   } catch (e) {
-    opts.signal?.removeEventListener('abort', onInterrupt);
-    await withTimeout(opts.backend.close().catch(() => undefined), graceLeft());
-    throw new RunSetupError(`backend ${opts.backend.kind} failed to open: ${errorText(e)}`, { cause: e });
+    // The backend opened; the run's settings do not suit what it reported.
+    return abandonSetup(errorText(e), e);
   }
 
   let idle: IdleBaseline | null = null;

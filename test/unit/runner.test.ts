@@ -190,6 +190,17 @@ it('refuses to start without prompts and reports a backend that cannot open', as
   );
 });
 
+it('a check of the opened backend fails the run with its own message, and closes the backend', async () => {
+  let closed = 0;
+  const inner = scriptedBackend();
+  const backend = { ...inner, close: async () => { closed++; await inner.close(); } };
+  const checkOpened = () => { throw new Error('max_new_tokens 8192 does not fit the model\'s context of 2048 positions'); };
+  const error = await runBenchmark({ backend, prompts: promptsOf(1), settings, checkOpened }).catch((e: unknown) => e);
+  expect(error).toBeInstanceOf(RunSetupError);
+  expect((error as Error).message).toBe("max_new_tokens 8192 does not fit the model's context of 2048 positions");
+  expect(closed).toBe(1);
+});
+
 it('after an interrupt, energy stop and backend close share one grace budget (the CLI exit deadline must leave time to write)', async () => {
   const hang = () => new Promise<never>(() => undefined);
   const inner = scriptedBackend({ script: () => ({ delayMs: 10_000 }) });
