@@ -105,6 +105,8 @@ export interface BackendDescription {
   /** CUDA ordinals doing the work (for GPU energy attribution), when known. */
   gpuOrdinals?: number[];
   details?: Record<string, unknown>;
+  /** What the user should know about how this backend will measure (become the run's warnings). */
+  warnings?: string[];
 }
 
 export interface Backend {

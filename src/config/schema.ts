@@ -53,7 +53,8 @@ const backendSchema = z.object({
   max_seq_len: posInt.nullable().default(null),
   /** openai backend: local directory with the served model's tokenizer.json (for scenario.max_prompt_tokens). */
   tokenizer: z.string().min(1).nullable().default(null),
-  request_timeout_ms: nonNegInt.default(600_000),
+  // setTimeout's ceiling (2^31 − 1 ms): Node turns anything longer into 1 ms.
+  request_timeout_ms: nonNegInt.max(2 ** 31 - 1).default(600_000),
   /** openai backend: PEM file of the CA(s) to trust for an https endpoint (a private CA). */
   ca_file: z.string().min(1).nullable().default(null),
   /** openai backend: where the streaming sockets are read and stamped (auto: worker with ≥ 4 CPUs). */

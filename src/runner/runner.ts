@@ -223,6 +223,7 @@ export async function runBenchmark(opts: RunnerOptions): Promise<RunResult> {
     // The backend opened; the run's settings do not suit what it reported.
     return abandonSetup(errorText(e), e);
   }
+  warnings.push(...(description.warnings ?? []));
 
   let idle: IdleBaseline | null = null;
   let idleAfter: IdleBaseline | null = null;

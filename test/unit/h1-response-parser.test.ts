@@ -172,10 +172,13 @@ describe('body framing', () => {
     expectOk(p, 'helloab');
   });
 
-  it('Transfer-Encoding wins over Content-Length; "gzip, chunked" is chunked', () => {
+  it('Transfer-Encoding wins over Content-Length, and the connection then closes (RFC 9112 6.3); "gzip, chunked" is chunked', () => {
     const p = parseEveryWay('HTTP/1.1 200 OK\r\nContent-Length: 99\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n');
     expectOk(p, 'ok');
-    expect(p.reusable).toBe(true);
+    expect(p.reusable).toBe(false);
+    const chunkedOnly = parseEveryWay('HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n');
+    expectOk(chunkedOnly, 'ok');
+    expect(chunkedOnly.reusable).toBe(true);
   });
 
   it('no length: the body runs until the connection closes and the connection is not reusable', () => {

@@ -190,6 +190,13 @@ it('refuses to start without prompts and reports a backend that cannot open', as
   );
 });
 
+it("the backend's own warnings from open() become the run's warnings", async () => {
+  const inner = scriptedBackend();
+  const backend = { ...inner, open: async () => ({ ...(await inner.open()), warnings: ['HTTP_PROXY is set, but requests go directly'] }) };
+  const r = await runBenchmark({ backend, prompts: promptsOf(1), settings });
+  expect(r.warnings).toContain('HTTP_PROXY is set, but requests go directly');
+});
+
 it('a check of the opened backend fails the run with its own message, and closes the backend', async () => {
   let closed = 0;
   const inner = scriptedBackend();

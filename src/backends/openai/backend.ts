@@ -6,11 +6,12 @@ import { availableParallelism } from 'node:os';
 import type { Backend, BackendDescription, GenerationSettings, PromptInput } from '../types.js';
 import { normalizeEndpoint, type NormalizedEndpoint } from './endpoint.js';
 import { H1Pool } from './h1/connection-pool.js';
-import type { SocketPlacement } from './h1/socket-thread.js';
-import { createAgent, FREE_SOCKET_TIMEOUT_MS, simpleRequest, type HttpAgent } from './http-client.js';
+import { startSocketThread, type SocketPlacement } from './h1/socket-thread.js';
+import { assertTimeoutMs, createAgent, FREE_SOCKET_TIMEOUT_MS, httpErrorMessage, simpleRequest, type HttpAgent } from './http-client.js';
 import { buildRecord, type OpenAIRequestRecord } from './record.js';
 import { buildRequestBody, type OpenAIApi } from './request-body.js';
 import { parsePrometheusText } from './prometheus.js';
+import { proxyNotUsedWarning } from './proxy-env.js';
 import { snapshotFromSamples, type ServerMetricsSnapshot } from './server-metrics.js';
 import { assertHeader, streamRequest, type StreamResult } from './stream-request.js';
 
@@ -39,7 +40,7 @@ export interface OpenAIBackendOptions {
   extraBody?: Record<string, unknown>;
   /** Fallback token counter used only when the server sends no usage (labelled 'tokenizer'). */
   countTokens?: (text: string) => number;
-  /** Timeout for health/models/metrics calls (ms). Default 10 000. */
+  /** Timeout for health/models/metrics calls (ms, 0 = none). Default 10 000. */
   controlTimeoutMs?: number;
   /** PEM certificate(s) to trust for an https endpoint instead of Node's default CAs (a private CA). */
   ca?: string;
@@ -102,10 +103,9 @@ export function createOpenAIBackend(opts: OpenAIBackendOptions): OpenAIBackend {
     throw new RangeError(`maxSockets must be a positive integer (got ${String(maxSockets)})`);
   }
   const requestTimeoutMs = opts.requestTimeoutMs ?? 600_000;
-  if (!Number.isFinite(requestTimeoutMs) || requestTimeoutMs < 0) {
-    throw new RangeError(`requestTimeoutMs must be >= 0 (got ${String(requestTimeoutMs)})`);
-  }
+  assertTimeoutMs('requestTimeoutMs', requestTimeoutMs);
   const controlTimeoutMs = opts.controlTimeoutMs ?? 10_000;
+  assertTimeoutMs('controlTimeoutMs', controlTimeoutMs);
   const apiKey = opts.apiKey ?? process.env['AEB_API_KEY'] ?? process.env['OPENAI_API_KEY'];
   const streamUrl = new URL(`${endpoint.apiBase}/${api === 'chat' ? 'chat/completions' : 'completions'}`);
   const streamPath = `${streamUrl.pathname}${streamUrl.search}`;
@@ -146,7 +146,8 @@ export function createOpenAIBackend(opts: OpenAIBackendOptions): OpenAIBackend {
     const modelsUrl = `${endpoint.apiBase}/models`;
     let health: string;
     const h = await simpleRequest(healthUrl, control).catch((err: Error) => {
-      throw new Error(`cannot reach the server at ${endpoint.root}: ${err.message}`);
+      const problem = /timed out/.test(err.message) ? 'no answer from the server' : 'cannot reach the server';
+      throw new Error(`${problem} at ${endpoint.root}: ${err.message}`);
     });
     if (h.status === 200) health = 'GET /health';
     else health = `GET /v1/models (GET /health answered ${h.status})`;
@@ -156,7 +157,7 @@ export function createOpenAIBackend(opts: OpenAIBackendOptions): OpenAIBackend {
         `GET ${modelsUrl} answered ${m.status}: the server needs an API key (set the apiKey option, AEB_API_KEY or OPENAI_API_KEY)`,
       );
     }
-    if (m.status !== 200) throw new Error(`GET ${modelsUrl} answered HTTP ${m.status}: ${m.body.slice(0, 300)}`);
+    if (m.status !== 200) throw new Error(`GET ${modelsUrl} answered ${httpErrorMessage(m.status, undefined, m.body.slice(0, 300), m.headers.location)}`);
     const served = parseModels(m.body, modelsUrl);
     if (served.length === 0) throw new Error(`the server at ${endpoint.apiBase} serves no models`);
     const ids = served.map((s) => s.id);
@@ -168,10 +169,13 @@ export function createOpenAIBackend(opts: OpenAIBackendOptions): OpenAIBackend {
       model = ids[0]!;
     }
     const chosen = served.find((s) => s.id === model)!;
+    await startSocketThread(placement);
     opened = true;
+    const proxyWarning = proxyNotUsedWarning(streamUrl);
     return {
       backend: 'openai',
       model,
+      ...(proxyWarning !== null ? { warnings: [proxyWarning] } : {}),
       details: {
         endpoint: endpoint.apiBase,
         api,
@@ -225,6 +229,7 @@ export function createOpenAIBackend(opts: OpenAIBackendOptions): OpenAIBackend {
     if (!Number.isInteger(settings.maxNewTokens) || settings.maxNewTokens < 1) {
       throw new RangeError(`maxNewTokens must be a positive integer (got ${String(settings.maxNewTokens)})`);
     }
+    if (settings.timeoutMs !== undefined) assertTimeoutMs('timeoutMs', settings.timeoutMs);
     const withContinuousUsage = continuousUsage;
     let result = await send(prompt, settings, signal, enqueueNs, withContinuousUsage);
     if (withContinuousUsage && rejectedContinuousUsage(result)) {

@@ -3,8 +3,19 @@
 
 import http from 'node:http';
 import https from 'node:https';
+import zlib from 'node:zlib';
 
 export type HttpAgent = http.Agent | https.Agent;
+
+/** Longest delay setTimeout honours (2^31 − 1 ms, ~24.8 days): Node turns anything longer into 1 ms. */
+export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
+/** Throws a RangeError naming `name` unless `ms` is a timeout setTimeout can honour (0 = none). */
+export function assertTimeoutMs(name: string, ms: number): void {
+  if (!(Number.isFinite(ms) && ms >= 0 && ms <= MAX_TIMEOUT_MS)) {
+    throw new RangeError(`${name} must be between 0 (no timeout) and ${MAX_TIMEOUT_MS} ms (got ${String(ms)})`);
+  }
+}
 
 /** Idle keep-alive sockets are closed after this long: below uvicorn's 5 s keep-alive. */
 export const FREE_SOCKET_TIMEOUT_MS = 4_000;
@@ -48,9 +59,32 @@ export function describeNetError(err: unknown, url: string): string {
 export interface SimpleResponse {
   status: number;
   body: string;
+  /** Lower-case names (node:http's). */
+  headers: http.IncomingHttpHeaders;
 }
 
-/** Small non-streaming request (health, models, metrics). Rejects with a clear Error on network failure. */
+/** Body bytes under their Content-Encoding (a proxy may compress though the client asks for none). */
+function decodeBody(bytes: Buffer, encoding: string | undefined): Buffer {
+  switch ((encoding ?? 'identity').trim().toLowerCase()) {
+    case 'identity':
+    case '':
+      return bytes;
+    case 'gzip':
+    case 'x-gzip':
+      return zlib.gunzipSync(bytes);
+    case 'deflate':
+      return zlib.inflateSync(bytes);
+    case 'br':
+      return zlib.brotliDecompressSync(bytes);
+    default:
+      throw new Error(`unsupported Content-Encoding ${JSON.stringify(encoding)}`);
+  }
+}
+
+/**
+ * Small non-streaming request (health, models, metrics); `timeoutMs` 0 = none. Rejects with a
+ * clear Error on network failure or a body it cannot decode.
+ */
 export function simpleRequest(
   urlStr: string,
   opts: { method?: string; headers?: Record<string, string>; body?: string; agent: HttpAgent; timeoutMs: number; signal?: AbortSignal },
@@ -60,7 +94,7 @@ export function simpleRequest(
     const headers: Record<string, string> = { ...opts.headers };
     if (opts.body !== undefined) headers['content-length'] = String(Buffer.byteLength(opts.body));
     const req = transportFor(url).request(url, { method: opts.method ?? 'GET', headers, agent: opts.agent, signal: opts.signal });
-    const timer = setTimeout(() => req.destroy(new Error(`timed out after ${opts.timeoutMs} ms`)), opts.timeoutMs);
+    const timer = opts.timeoutMs > 0 ? setTimeout(() => req.destroy(new Error(`timed out after ${opts.timeoutMs} ms`)), opts.timeoutMs) : undefined;
     req.on('response', (res) => {
       const parts: Buffer[] = [];
       let size = 0;
@@ -70,7 +104,14 @@ export function simpleRequest(
       });
       res.on('end', () => {
         clearTimeout(timer);
-        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts).toString('utf8') });
+        let body: Buffer;
+        try {
+          body = decodeBody(Buffer.concat(parts), res.headers['content-encoding']);
+        } catch (err) {
+          reject(new Error(`${opts.method ?? 'GET'} ${urlStr}: cannot decode the response body: ${(err as Error).message}`));
+          return;
+        }
+        resolve({ status: res.statusCode ?? 0, body: body.toString('utf8'), headers: res.headers });
       });
       res.on('error', (err) => {
         clearTimeout(timer);
@@ -85,8 +126,11 @@ export function simpleRequest(
   });
 }
 
-/** Message of a non-2xx JSON error body, else the body text (truncated). */
-export function httpErrorMessage(status: number, statusText: string | undefined, body: string): string {
+/**
+ * Message of a non-2xx JSON error body, else the body text (truncated). `location`: a
+ * redirect's target, named because the client does not follow redirects.
+ */
+export function httpErrorMessage(status: number, statusText: string | undefined, body: string, location?: string): string {
   let detail = body.trim();
   try {
     const parsed = JSON.parse(body) as Record<string, unknown>;
@@ -101,5 +145,9 @@ export function httpErrorMessage(status: number, statusText: string | undefined,
     /* not JSON: keep the text */
   }
   if (detail.length > 500) detail = `${detail.slice(0, 500)}…`;
-  return `HTTP ${status}${statusText ? ` ${statusText}` : ''}${detail ? `: ${detail}` : ''}`;
+  const redirect =
+    status >= 300 && status < 400 && location
+      ? ` (redirects to ${location}; redirects are not followed: point the endpoint there)`
+      : '';
+  return `HTTP ${status}${statusText ? ` ${statusText}` : ''}${redirect}${detail ? `: ${detail}` : ''}`;
 }

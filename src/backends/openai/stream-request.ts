@@ -78,9 +78,31 @@ function requestBytes(args: StreamRequestArgs): Buffer {
   return Buffer.concat([Buffer.from(lines.join('\r\n'), 'latin1'), body]);
 }
 
+/**
+ * A 200 whose body is an event stream. A server that sends no Content-Type gets the benefit of
+ * the doubt; any other type (JSON: stream: true ignored or an error as JSON; HTML: a login
+ * page or proxy) is reported with its body.
+ */
 function isEventStream(head: ResponseHead): boolean {
-  // A 200 JSON body means the server ignored stream:true (or answered an error as JSON).
-  return head.status === 200 && !(head.headers['content-type'] ?? '').includes('application/json');
+  if (head.status !== 200) return false;
+  const type = head.headers['content-type'];
+  return type === undefined || type.split(';', 1)[0]!.trim().toLowerCase() === 'text/event-stream';
+}
+
+/**
+ * The codings a body arrives under besides chunked framing (Content-Encoding, or a transfer
+ * coding other than chunked): the client asks for none, so one here comes from a proxy or a
+ * server that compresses anyway, and the stream cannot be read (nor its chunks timed) as sent.
+ */
+function bodyCoding(head: ResponseHead): string | null {
+  const content = (head.headers['content-encoding'] ?? '').trim().toLowerCase();
+  if (content !== '' && content !== 'identity') return `Content-Encoding: ${content}`;
+  const transfer = (head.headers['transfer-encoding'] ?? '')
+    .toLowerCase()
+    .split(',')
+    .map((c) => c.trim())
+    .filter((c) => c !== '' && c !== 'chunked' && c !== 'identity');
+  return transfer.length > 0 ? `Transfer-Encoding: ${transfer.join(', ')}` : null;
 }
 
 export function streamRequest(args: StreamRequestArgs, enqueueNs: bigint = process.hrtime.bigint()): Promise<StreamResult> {
@@ -184,8 +206,9 @@ class StreamExchange implements ConnectionUser, ConnectionWaiter, Lingerer {
     this.waiting = false;
     this.conn = conn;
     conn.attach(this);
+    // Kept until the socket host says it was written (onWritten): a pooled connection the
+    // server closed while idle never writes it, and the request then goes on another one.
     conn.write(this.request!);
-    this.request = null;
   }
 
   connectionFailed(error: Error): void {
@@ -220,6 +243,7 @@ class StreamExchange implements ConnectionUser, ConnectionWaiter, Lingerer {
   // ConnectionUser
   onWritten(ns: bigint): void {
     this.startNs = ns;
+    this.request = null;
   }
 
   onRead(bytes: Buffer, ns: bigint, slackMs: number): void {
@@ -240,10 +264,17 @@ class StreamExchange implements ConnectionUser, ConnectionWaiter, Lingerer {
   onClose(ns: bigint, error: NodeJS.ErrnoException | undefined): void {
     this.parsePending(); // bytes read before the close come first
     if (this.conn === null) return;
+    if (this.startNs === null && this.request !== null && this.conn.requests > 1 && !this.settled) {
+      // A keep-alive connection the server closed while it sat idle in the pool (its close was
+      // still on the way when this request took it): nothing was written, so this is not a
+      // started request, and it goes out on another connection.
+      this.releaseConnection(false);
+      this.acquire();
+      return;
+    }
     if (error !== undefined) {
-      const chunks = this.proc?.chunkCount ?? 0;
-      const why = describeNetError(error, this.pool.origin);
-      this.onBroken(ns, this.head === null ? why : `stream broken after ${chunks} content chunk(s): ${why}`);
+      // The stream processor's message counts the content chunks that came before the break.
+      this.onBroken(ns, describeNetError(error, this.pool.origin));
       return;
     }
     this.readSlackMs = undefined; // what the close completes was read earlier: no read, no slack
@@ -321,6 +352,11 @@ class StreamExchange implements ConnectionUser, ConnectionWaiter, Lingerer {
   private onHead(h: ResponseHead): void {
     this.head = h;
     this.httpStatus = h.status;
+    const coding = bodyCoding(h);
+    if (coding !== null) {
+      this.failNow(`server answered HTTP ${h.status} with ${coding} although the client asked for no compression (a proxy compressing the stream?); the body cannot be read as sent`);
+      return;
+    }
     if (isEventStream(h)) this.proc = new OpenAIStreamProcessor({ thinkMarker: this.thinkMarker });
     else this.errorBody = [];
   }
@@ -353,7 +389,7 @@ class StreamExchange implements ConnectionUser, ConnectionWaiter, Lingerer {
       const error =
         h.status === 200
           ? `server answered 200 with ${h.headers['content-type']} instead of an event stream (does it support stream: true?): ${text.slice(0, 300)}`
-          : httpErrorMessage(h.status, h.statusText, text);
+          : httpErrorMessage(h.status, h.statusText, text, h.headers['location']);
       this.finish(ns, { error, errorBody: text });
     } else if (proc !== null && !this.settled) {
       proc.end(ns);
@@ -375,7 +411,7 @@ class StreamExchange implements ConnectionUser, ConnectionWaiter, Lingerer {
         // Garbage where a response should start, on a connection that already carried one:
         // the bytes may be the previous response's (a server framing bug), not this one's.
         const reused =
-          this.conn !== null && this.conn.requests > 1
+          this.conn !== null && this.conn.requests > 1 && !this.parser.statusLineSeen
             ? ' (on a reused keep-alive connection: the bytes may be left over from the previous response)'
             : '';
         this.finish(ns, { error: `malformed HTTP response${reused}: ${cause}` });

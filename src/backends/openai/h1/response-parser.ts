@@ -24,6 +24,8 @@ export type ResponseEvent =
   /** `closed`: the connection ended early; otherwise the bytes broke HTTP framing. */
   | { type: 'error'; message: string; closed: boolean };
 
+const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3})(?: (.*))?$/;
+
 /** Longest head (status line + headers) accepted. */
 const MAX_HEAD_BYTES = 64 * 1024;
 /** Longest chunk-size line (hex size + extensions) accepted. */
@@ -153,6 +155,14 @@ export class ResponseParser {
     this.fail(`connection closed ${where}`, out, true);
   }
 
+  /**
+   * The bytes so far began with a status line: a failure is this response's own, not bytes a
+   * previous response left on the connection.
+   */
+  get statusLineSeen(): boolean {
+    return this.headSeen || (this.headLines.length > 0 && STATUS_LINE.test(this.headLines[0]!));
+  }
+
   /** The connection may be reused: the message ended cleanly and both sides keep it open. */
   get reusable(): boolean {
     return this.state === 'done' && this.keepAlive && !this.trailingBytes;
@@ -209,6 +219,8 @@ export class ResponseParser {
 
   // The head is parsed line by line; `headLines` accumulates until the empty line.
   private headLines: string[] = [];
+  /** A final (non-1xx) head was parsed. */
+  private headSeen = false;
   private headBytes = 0;
 
   /** Up to `remaining` body bytes from `pos`, as a view of the read; returns the new position. */
@@ -240,7 +252,7 @@ export class ResponseParser {
   }
 
   private startBody(lines: string[], out: ResponseEvent[]): void {
-    const statusLine = /^HTTP\/1\.([01]) (\d{3})(?: (.*))?$/.exec(lines[0]!);
+    const statusLine = STATUS_LINE.exec(lines[0]!);
     if (statusLine === null) {
       this.fail(`not an HTTP/1.x response (status line: ${JSON.stringify(lines[0]!.slice(0, 80))})`, out);
       return;
@@ -251,6 +263,12 @@ export class ResponseParser {
     const headers: Record<string, string> = Object.create(null) as Record<string, string>;
     for (let i = 1; i < lines.length; i++) {
       const line = lines[i]!;
+      const first = line.charCodeAt(0);
+      if (first === 0x20 || first === 0x09) {
+        // obs-fold (RFC 9112 5.2): refused, as node:http does, rather than read as a header of its own.
+        this.fail(`response header line folded onto the previous one (obsolete line folding): ${JSON.stringify(line.slice(0, 80))}`, out);
+        return;
+      }
       const colon = line.indexOf(':');
       if (colon <= 0) {
         this.fail(`malformed response header line ${JSON.stringify(line.slice(0, 80))}`, out);
@@ -261,6 +279,7 @@ export class ResponseParser {
       headers[name] = headers[name] !== undefined ? `${headers[name]}, ${value}` : value;
     }
     if (status >= 100 && status < 200) return; // interim (100 Continue, 103 Early Hints): the real head follows
+    this.headSeen = true;
 
     const connection = (headers['connection'] ?? '').toLowerCase();
     this.keepAlive = minor === '1' ? !/\bclose\b/.test(connection) : /\bkeep-alive\b/.test(connection);
@@ -273,6 +292,8 @@ export class ResponseParser {
     } else if (transferEncoding !== '') {
       // Any final coding other than chunked is delimited by close.
       next = /(?:^|,)\s*chunked\s*$/.test(transferEncoding) ? 'chunk-size' : 'until-close';
+      // Both framings at once (RFC 9112 6.3): Transfer-Encoding wins, and the connection must close after.
+      if (headers['content-length'] !== undefined) this.keepAlive = false;
     } else if (headers['content-length'] !== undefined) {
       const value = headers['content-length'];
       if (!/^\d{1,15}$/.test(value)) {

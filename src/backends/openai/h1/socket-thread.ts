@@ -1,6 +1,7 @@
 // The main thread's handle on the socket host (socket-host.cjs), which owns the streaming
 // sockets and stamps every read. Placement:
-//   'worker': the host runs on its own worker thread (one per process, started on first use):
+//   'worker': the host runs on its own worker thread (one per process, started when a backend
+//             opens, or on first use):
 //             main-thread work and GC pauses cannot delay a stamp, at the cost of a
 //             cross-thread wake-up per batch of reads.
 //   'main':   the host runs on the main thread: no hand-off, but anything the main thread does
@@ -62,6 +63,12 @@ export class SocketThread {
   private dead: Error | null = null;
   /** Linux thread id of the thread that stamps reads (null: not Linux, or not started yet). */
   tid: number | null = null;
+  /** Declared before `started`, whose executor replaces it (field initializers run in order). */
+  private markStarted: () => void = () => undefined;
+  /** Settles when the host runs (its 'started' message), or when it died first. */
+  readonly started = new Promise<void>((resolve) => {
+    this.markStarted = resolve;
+  });
 
   constructor(readonly placement: SocketPlacement) {
     if (placement === 'worker') {
@@ -140,6 +147,7 @@ export class SocketThread {
       }
       case 'started':
         this.tid = msg[1];
+        this.markStarted();
         break;
       case 'written':
         this.routes.get(msg[1])?.onWritten(msg[2]);
@@ -167,6 +175,7 @@ export class SocketThread {
   private fail(err: Error): void {
     if (this.dead !== null) return;
     this.dead = err;
+    this.markStarted(); // nobody waits for a start that will not come; requests hear `err`
     if (shared.get(this.placement) === this) shared.delete(this.placement);
     const ns = process.hrtime.bigint();
     for (const id of [...this.routes.keys()]) this.close(id, ns, err);
@@ -186,6 +195,19 @@ export function socketThread(placement: SocketPlacement = 'worker'): SocketThrea
     if ((holds.get(placement) ?? 0) > 0) thread.setRef(true); // a replacement, with requests waiting
   }
   return thread;
+}
+
+/**
+ * Start `placement`'s socket host now and wait until it runs, so that the first requests'
+ * queue time does not include a worker's start-up (~75 ms).
+ */
+export async function startSocketThread(placement: SocketPlacement): Promise<void> {
+  const release = holdSocketThread(placement); // an unref'd worker alone would let the process exit
+  try {
+    await socketThread(placement).started;
+  } finally {
+    release();
+  }
 }
 
 /** Keep the process alive for `placement`'s socket thread until the returned function runs (once). */
