@@ -1,21 +1,11 @@
 #!/usr/bin/env node
 // The `aeb` command line. One command per file under ./commands; each exports
 // `register(program)`. Errors are mapped to messages and exit codes in ./errors.ts.
-import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { registerCommands } from './commands/index.js';
 import { EXIT, exitCodeFor, messageFor } from './errors.js';
 import { installPipeGuards } from './output.js';
-
-/** The package's version, read from its package.json at run time (dist/cli/ and src/cli/ are both two levels down). */
-function packageVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
-    return typeof pkg.version === 'string' ? pkg.version : 'unknown';
-  } catch {
-    return 'unknown';
-  }
-}
+import { packageVersion } from '../version.js';
 
 installPipeGuards();
 const program = new Command();

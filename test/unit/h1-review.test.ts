@@ -3,6 +3,7 @@
 // Every test here failed on the code as reviewed (2026-11-30, before the commit that added
 // this file).
 
+import http from 'node:http';
 import net from 'node:net';
 import { Worker } from 'node:worker_threads';
 import zlib from 'node:zlib';
@@ -311,5 +312,47 @@ describe('timeouts beyond setTimeout range and unchecked control timeouts', () =
     }
     backends.push(b);
     await expect(b.open()).resolves.toMatchObject({ model: MODEL });
+  });
+});
+
+describe('what the client says and sends', () => {
+  it('an https endpoint on a plain-HTTP server says the server does not answer in TLS', async () => {
+    // node:http answers the TLS ClientHello with a plain "400 Bad Request", as servers do.
+    const server = http.createServer((_req, res) => res.end('{}'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const b = createOpenAIBackend({ endpoint: `https://127.0.0.1:${(server.address() as net.AddressInfo).port}/v1`, apiKey: '', socketThread: 'main', controlTimeoutMs: 3_000 });
+      backends.push(b);
+      await expect(b.open()).rejects.toThrow(/does not answer in TLS on that port \(a plain-HTTP server\? use http:\/\/\)/);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
+  it('a 429 names its Retry-After; every request carries a User-Agent', async () => {
+    const agents: (string | undefined)[] = [];
+    const server = http.createServer((req, res) => {
+      agents.push(req.headers['user-agent']);
+      if (req.method === 'GET') {
+        res.setHeader('content-type', 'application/json');
+        res.end(req.url === '/v1/models' ? MODELS : '{}');
+        return;
+      }
+      req.resume();
+      res.writeHead(429, { 'retry-after': '7', 'content-type': 'application/json' });
+      res.end('{"error":{"message":"rate limited"}}');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const b = await openBackend(`http://127.0.0.1:${(server.address() as net.AddressInfo).port}/v1`);
+      const rec = await b.generate({ index: 0, text: 'x' }, settings);
+      expect(rec.error).toBe('HTTP 429 Too Many Requests (Retry-After: 7): rate limited');
+      expect(agents.length).toBeGreaterThanOrEqual(3); // health, models, the request
+      for (const agent of agents) expect(agent).toMatch(/^ai-energy-benchmarks\/\d+\.\d+\.\d+/);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
   });
 });

@@ -12,6 +12,7 @@ import { buildRecord, type OpenAIRequestRecord } from './record.js';
 import { buildRequestBody, type OpenAIApi } from './request-body.js';
 import { parsePrometheusText } from './prometheus.js';
 import { proxyNotUsedWarning } from './proxy-env.js';
+import { packageVersion } from '../../version.js';
 import { snapshotFromSamples, type ServerMetricsSnapshot } from './server-metrics.js';
 import { assertHeader, streamRequest, type StreamResult } from './stream-request.js';
 
@@ -125,12 +126,15 @@ export function createOpenAIBackend(opts: OpenAIBackendOptions): OpenAIBackend {
 
   const auth: Record<string, string> = apiKey ? { authorization: `Bearer ${apiKey}` } : {};
   if (apiKey) assertHeader('authorization', auth['authorization']!);
+  // Some gateways refuse requests without a User-Agent.
+  const userAgent = `ai-energy-benchmarks/${packageVersion()}`;
   const streamHeaders: Readonly<Record<string, string>> = {
     'content-type': 'application/json',
     accept: 'text/event-stream',
+    'user-agent': userAgent,
     ...auth,
   };
-  const controlHeaders: Readonly<Record<string, string>> = { accept: 'application/json', ...auth };
+  const controlHeaders: Readonly<Record<string, string>> = { accept: 'application/json', 'user-agent': userAgent, ...auth };
   const liveAgent = (): HttpAgent => {
     if (agent === null) throw new Error('OpenAI backend is closed');
     return agent;
@@ -157,7 +161,7 @@ export function createOpenAIBackend(opts: OpenAIBackendOptions): OpenAIBackend {
         `GET ${modelsUrl} answered ${m.status}: the server needs an API key (set the apiKey option, AEB_API_KEY or OPENAI_API_KEY)`,
       );
     }
-    if (m.status !== 200) throw new Error(`GET ${modelsUrl} answered ${httpErrorMessage(m.status, undefined, m.body.slice(0, 300), m.headers.location)}`);
+    if (m.status !== 200) throw new Error(`GET ${modelsUrl} answered ${httpErrorMessage(m.status, undefined, m.body.slice(0, 300), m.headers)}`);
     const served = parseModels(m.body, modelsUrl);
     if (served.length === 0) throw new Error(`the server at ${endpoint.apiBase} serves no models`);
     const ids = served.map((s) => s.id);

@@ -41,9 +41,24 @@ function transportFor(url: URL): typeof http | typeof https {
   return url.protocol === 'https:' ? https : http;
 }
 
+/** Certificate errors a private CA would cure (OpenSSL's codes as Node reports them). */
+const UNTRUSTED_CERT_CODES = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_GET_ISSUER_CERT',
+]);
+
 /** Human-readable cause of a socket-level error. */
 export function describeNetError(err: unknown, url: string): string {
   const e = err as NodeJS.ErrnoException;
+  if (e?.code !== undefined && UNTRUSTED_CERT_CODES.has(e.code)) {
+    return `${e.code}: ${e.message} (for a private CA set backend.ca_file, or NODE_EXTRA_CA_CERTS)`;
+  }
+  if (e?.code === 'EPROTO' && /wrong version number|packet length too long|http request/i.test(e.message ?? '')) {
+    return `TLS handshake with ${url} failed: the server does not answer in TLS on that port (a plain-HTTP server? use http://) [${e.message}]`;
+  }
   switch (e?.code) {
     case 'ECONNREFUSED':
       return `connection refused by ${url} (is the server running?)`;
@@ -127,10 +142,16 @@ export function simpleRequest(
 }
 
 /**
- * Message of a non-2xx JSON error body, else the body text (truncated). `location`: a
- * redirect's target, named because the client does not follow redirects.
+ * Message of a non-2xx JSON error body, else the body text (truncated). From `headers`
+ * (lower-case names): a redirect's Location, named because the client does not follow
+ * redirects, and the Retry-After of a 429/503.
  */
-export function httpErrorMessage(status: number, statusText: string | undefined, body: string, location?: string): string {
+export function httpErrorMessage(
+  status: number,
+  statusText: string | undefined,
+  body: string,
+  headers: Readonly<Record<string, string | string[] | undefined>> = {},
+): string {
   let detail = body.trim();
   try {
     const parsed = JSON.parse(body) as Record<string, unknown>;
@@ -145,9 +166,13 @@ export function httpErrorMessage(status: number, statusText: string | undefined,
     /* not JSON: keep the text */
   }
   if (detail.length > 500) detail = `${detail.slice(0, 500)}…`;
-  const redirect =
-    status >= 300 && status < 400 && location
+  const location = headers['location'];
+  const retryAfter = headers['retry-after'];
+  const note =
+    status >= 300 && status < 400 && typeof location === 'string' && location !== ''
       ? ` (redirects to ${location}; redirects are not followed: point the endpoint there)`
-      : '';
-  return `HTTP ${status}${statusText ? ` ${statusText}` : ''}${redirect}${detail ? `: ${detail}` : ''}`;
+      : typeof retryAfter === 'string' && retryAfter !== ''
+        ? ` (Retry-After: ${retryAfter})`
+        : '';
+  return `HTTP ${status}${statusText ? ` ${statusText}` : ''}${note}${detail ? `: ${detail}` : ''}`;
 }

@@ -389,7 +389,7 @@ class StreamExchange implements ConnectionUser, ConnectionWaiter, Lingerer {
       const error =
         h.status === 200
           ? `server answered 200 with ${h.headers['content-type']} instead of an event stream (does it support stream: true?): ${text.slice(0, 300)}`
-          : httpErrorMessage(h.status, h.statusText, text, h.headers['location']);
+          : httpErrorMessage(h.status, h.statusText, text, h.headers);
       this.finish(ns, { error, errorBody: text });
     } else if (proc !== null && !this.settled) {
       proc.end(ns);
