@@ -64,9 +64,10 @@ const cases: Record<string, Case> = {
     // The cause once, and the content chunks counted once (a reset used to repeat both).
     fails: /^connection closed before \[DONE\] and without a finish_reason \((connection closed inside the chunked body|connection reset by the server \(http:\/\/127\.0\.0\.1:\d+\))\) after 2 content chunk\(s\)$/,
   },
-  'clean close without finish_reason': {
+  'response ended without [DONE] or finish_reason': {
     spec: { ...base, truncateAfterChunks: 2 },
-    fails: /connection closed before \[DONE\] and without a finish_reason/,
+    // The HTTP response ended in good order (the connection did not close): said as such.
+    fails: /^response ended before \[DONE\] and without a finish_reason after 2 content chunk\(s\)$/,
   },
   'stalled stream': {
     spec: { ...base, truncateAfterChunks: 1, tail: [{ stall: true }] },

@@ -202,10 +202,11 @@ export class OpenAIStreamProcessor {
   }
 
   /**
-   * The connection ended at `ns` (cleanly or not). A stream without `[DONE]` is a failure
-   * unless a finish_reason was seen (the generation did finish).
+   * The stream ended at `ns`: the connection closed (cleanly or not; `cause` says how), or
+   * (`ended` 'response') the HTTP response ended in good order. A stream without `[DONE]` is a
+   * failure unless a finish_reason was seen (the generation did finish).
    */
-  end(ns: bigint, cause?: string): void {
+  end(ns: bigint, cause?: string, ended: 'connection' | 'response' = 'connection'): void {
     if (this.finished) return;
     this.feedSlackMs = null; // events completed by the end of the stream: no read, no slack known
     let events: SseEvent[] = [];
@@ -225,7 +226,7 @@ export class OpenAIStreamProcessor {
     const why = cause ? ` (${cause})` : '';
     this.fail(
       ns,
-      `connection closed before [DONE] and without a finish_reason${why} after ${this.chunkCount} content chunk(s)`,
+      `${ended === 'response' ? 'response ended' : 'connection closed'} before [DONE] and without a finish_reason${why} after ${this.chunkCount} content chunk(s)`,
     );
   }
 

@@ -392,7 +392,7 @@ class StreamExchange implements ConnectionUser, ConnectionWaiter, Lingerer {
           : httpErrorMessage(h.status, h.statusText, text, h.headers);
       this.finish(ns, { error, errorBody: text });
     } else if (proc !== null && !this.settled) {
-      proc.end(ns);
+      proc.end(ns, undefined, 'response');
       this.finish(ns);
     }
     // Reads queued behind the end of the message: the server sent more than one response.
