@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, parquetSchema } from 'hyparquet';
+import { decodeUtf8Strict } from '../util/strict-utf8.js';
 
 export class DatasetError extends Error {
   override name = 'DatasetError';
@@ -24,11 +25,23 @@ function pickText(row: unknown, column: string, file: string, where: string, ava
   const v = (row as Record<string, unknown>)[column];
   if (v === undefined) throw new DatasetError(`${file}: ${where} has no column "${column}" (available: ${available().join(', ') || 'none'}); choose one with --text-column NAME (config: scenario.text_column_name)`);
   if (typeof v !== 'string') throw new DatasetError(`${file}: ${where}: column "${column}" is ${v === null ? 'null' : typeof v}, expected text`);
+  // A blank prompt measures nothing (WikiText has many such rows): refused, not sent.
+  if (v.trim() === '') throw new DatasetError(`${file}: ${where}: column "${column}" is ${v === '' ? 'empty' : 'blank'}; remove rows without a prompt`);
   return v;
 }
 
+/** The file as UTF-8 text; a DatasetError naming the file and line when it is not UTF-8. */
+async function readUtf8(file: string): Promise<string> {
+  const bytes = await readFile(file);
+  try {
+    return decodeUtf8Strict(bytes, file);
+  } catch (e) {
+    throw new DatasetError((e as Error).message);
+  }
+}
+
 async function readJsonl(file: string, column: string): Promise<string[]> {
-  const text = await readFile(file, 'utf8');
+  const text = await readUtf8(file);
   const out: string[] = [];
   const lines = text.split(/\r?\n/);
   for (let i = 0; i < lines.length; i++) {
@@ -46,9 +59,10 @@ async function readJsonl(file: string, column: string): Promise<string[]> {
 }
 
 async function readCsvRows(file: string, column: string): Promise<string[]> {
+  const text = await readUtf8(file);
   let rows: Record<string, string>[];
   try {
-    rows = parseCsv(await readFile(file, 'utf8'), { columns: true, bom: true, skip_empty_lines: true }) as Record<string, string>[];
+    rows = parseCsv(text, { columns: true, bom: true, skip_empty_lines: true }) as Record<string, string>[];
   } catch (e) {
     throw new DatasetError(`${file}: not a well-formed CSV file (${(e as Error).message})`);
   }
@@ -66,7 +80,13 @@ async function readParquet(file: string, column: string): Promise<string[]> {
   }
   const names = parquetSchema(metadata).children.map((c) => c.element.name);
   if (!names.includes(column)) throw new DatasetError(`${file}: no column "${column}" (available: ${names.join(', ')}); choose one with --text-column NAME (config: scenario.text_column_name)`);
-  const rows = await parquetReadObjects({ file: buffer, metadata, columns: [column] });
+  let rows: Record<string, unknown>[];
+  try {
+    rows = await parquetReadObjects({ file: buffer, metadata, columns: [column] });
+  } catch (e) {
+    // e.g. a compression codec this reader cannot decode (ZSTD, which Polars writes by default).
+    throw new DatasetError(`${file}: cannot read column "${column}" (${(e as Error).message})`);
+  }
   return rows.map((r, i) => pickText(r, column, file, `row ${i + 1}`, () => names));
 }
 

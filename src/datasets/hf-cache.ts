@@ -5,7 +5,7 @@
 // HF_HUB_OFFLINE is set or the network is unreachable, which gives a clear error).
 import { readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { dirname, join, relative, sep } from 'node:path';
+import { basename, dirname, extname, join, relative, sep } from 'node:path';
 import { DatasetError, formatOf } from './files.js';
 import { makeDirectory } from '../util/make-directory.js';
 
@@ -47,28 +47,65 @@ function rankDataFiles(files: string[], root: string): string[] {
   return data.sort((a, b) => score(a) - score(b) || a.localeCompare(b));
 }
 
-/** The cached data files of `id`, or null when the dataset is not in the cache. */
-export async function findCachedDataset(id: string, env: NodeJS.ProcessEnv = process.env): Promise<string[] | null> {
+/**
+ * The split a data file belongs to: its folder plus its name without the shard suffix
+ * (`train-00000-of-00002.parquet` → train; `default/train/0000.parquet` → the folder alone).
+ */
+function splitOf(file: string): string {
+  const name = basename(file, extname(file)).replace(/-\d+-of-\d+$/, '');
+  return `${dirname(file)}${sep}${/^\d+$/.test(name) ? '' : name}|${formatOf(file)}`;
+}
+
+/** All shards of the best-ranked file's split and format, in order: a split in several files is read whole, and only that split. */
+function bestSplit(ranked: string[]): string[] {
+  const split = splitOf(ranked[0]!);
+  return ranked.filter((f) => splitOf(f) === split);
+}
+
+type CacheLookup = { files: string[]; why?: never } | { files: null; why: string };
+
+/**
+ * The cached data files of `id`: the snapshot refs/main names (as huggingface_hub reads the
+ * cache offline), or the only snapshot when there is no refs/main. Never another revision:
+ * `why` says what is missing instead.
+ */
+async function lookUpCache(id: string, env: NodeJS.ProcessEnv): Promise<CacheLookup> {
   const repo = datasetRepoDir(id, env);
   let snapshots: string[];
   try {
-    snapshots = await readdir(join(repo, 'snapshots'));
+    snapshots = (await readdir(join(repo, 'snapshots'))).filter((s) => !s.startsWith('.'));
   } catch {
-    return null;
+    return { files: null, why: `not in the Hugging Face cache (${hubCacheDir(env)})` };
   }
   const ref = await readFile(join(repo, 'refs', 'main'), 'utf8').then((s) => s.trim(), () => null);
-  const ordered = ref && snapshots.includes(ref) ? [ref, ...snapshots.filter((s) => s !== ref)] : snapshots;
-  for (const snap of ordered) {
-    const root = join(repo, 'snapshots', snap);
-    const files = rankDataFiles(await walk(root), root);
-    if (files.length > 0) {
-      // All shards of the best-ranked kind and split, so a split in several files is read whole.
-      const first = files[0]!;
-      const group = dirname(first);
-      return files.filter((f) => dirname(f) === group && formatOf(f) === formatOf(first));
-    }
+  let snap: string;
+  if (ref !== null && ref !== '') {
+    if (!snapshots.includes(ref)) return { files: null, why: `in the Hugging Face cache, but refs/main names revision ${ref}, which is not under ${join(repo, 'snapshots')}` };
+    snap = ref;
+  } else if (snapshots.length === 1) {
+    snap = snapshots[0]!;
+  } else {
+    return { files: null, why: `in the Hugging Face cache without refs/main, so which of its ${snapshots.length} revisions (${snapshots.join(', ')}) is current is unknown` };
   }
-  return null;
+  const root = join(repo, 'snapshots', snap);
+  const all = await walk(root);
+  const files = rankDataFiles(all, root);
+  if (files.length > 0) return { files: bestSplit(files) };
+  const seen = all.map((f) => relative(root, f)).slice(0, 8);
+  return {
+    files: null,
+    why: `in the Hugging Face cache (revision ${snap}) without .parquet/.jsonl/.csv files (it has: ${seen.join(', ') || 'nothing'}${all.length > seen.length ? ', …' : ''})`,
+  };
+}
+
+/** The cached data files of `id`, or null when the dataset is not usable from the cache. */
+export async function findCachedDataset(id: string, env: NodeJS.ProcessEnv = process.env): Promise<string[] | null> {
+  return (await lookUpCache(id, env)).files;
+}
+
+/** Why findCachedDataset(id) is null, for messages. */
+export async function cacheMissReason(id: string, env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  return (await lookUpCache(id, env)).why ?? 'in the Hugging Face cache';
 }
 
 interface HubInfo {
@@ -80,7 +117,7 @@ interface HubInfo {
 export async function downloadDataset(id: string, opts: { env?: NodeJS.ProcessEnv; endpoint?: string; timeoutMs?: number } = {}): Promise<string[]> {
   const env = opts.env ?? process.env;
   if (env.HF_HUB_OFFLINE && env.HF_HUB_OFFLINE !== '0')
-    throw new DatasetError(`dataset ${id} is not in the Hugging Face cache (${hubCacheDir(env)}) and HF_HUB_OFFLINE is set; download it on a connected machine (e.g. \`huggingface-cli download --repo-type dataset ${id}\`) or pass a local file`);
+    throw new DatasetError(`dataset ${id} is ${await cacheMissReason(id, env)} and HF_HUB_OFFLINE is set; download it on a connected machine (e.g. \`huggingface-cli download --repo-type dataset ${id}\`) or pass a local file`);
   const endpoint = (opts.endpoint ?? env.HF_ENDPOINT ?? 'https://huggingface.co').replace(/\/+$/, '');
   const headers: Record<string, string> = env.HF_TOKEN ? { authorization: `Bearer ${env.HF_TOKEN}` } : {};
   const get = async (url: string) => {
@@ -99,8 +136,7 @@ export async function downloadDataset(id: string, opts: { env?: NodeJS.ProcessEn
   const snapshot = join(repo, 'snapshots', info.sha);
   const wanted = rankDataFiles(info.siblings.map((s) => join(snapshot, s.rfilename)), snapshot);
   if (wanted.length === 0) throw new DatasetError(`dataset ${id} has no .parquet/.jsonl/.csv files`);
-  const first = wanted[0]!;
-  const chosen = wanted.filter((f) => dirname(f) === dirname(first) && formatOf(f) === formatOf(first));
+  const chosen = bestSplit(wanted);
   // Shards land in a staging directory that becomes the snapshot only once all are here, so
   // an interrupted download never looks like a complete (but smaller) cached dataset.
   const staging = join(repo, `.incomplete-${info.sha}-${process.pid}`);

@@ -6,7 +6,7 @@ import type { PromptInput } from '../backends/types.js';
 import { seededRng, shuffled } from '../load/random.js';
 import { BUILTIN_DATASET_ID, BUILTIN_PROMPTS } from './builtin.js';
 import { DatasetError, formatOf, readTextColumn } from './files.js';
-import { downloadDataset, findCachedDataset, isHubDatasetId } from './hf-cache.js';
+import { cacheMissReason, downloadDataset, findCachedDataset, isHubDatasetId } from './hf-cache.js';
 
 export interface DatasetOptions {
   /** null/undefined/'builtin' = built-in prompts; a .jsonl/.csv/.parquet path; or ORG/NAME. */
@@ -40,17 +40,24 @@ async function isFile(p: string): Promise<boolean> {
   return stat(p).then((s) => s.isFile(), () => false);
 }
 
+async function isDirectory(p: string): Promise<boolean> {
+  return stat(p).then((s) => s.isDirectory(), () => false);
+}
+
 async function resolveTexts(opts: DatasetOptions): Promise<{ source: string; files: string[]; texts: string[] }> {
   const source = opts.source ?? BUILTIN_DATASET_ID;
   const column = opts.column ?? 'text';
   if (source === BUILTIN_DATASET_ID) return { source, files: [], texts: [...BUILTIN_PROMPTS] };
   if (await isFile(source)) return { source, files: [source], texts: await readTextColumn(source, column) };
   if (formatOf(source) !== null) throw new DatasetError(`dataset file ${source} does not exist`);
+  // A local folder shaped like ORG/NAME (prompts/set1) is the user's, never a hub id to fetch.
+  if (await isDirectory(source))
+    throw new DatasetError(`dataset ${source} is a directory; name a .jsonl, .csv or .parquet file in it (a Hugging Face id is looked up only when no such local path exists)`);
   if (!isHubDatasetId(source))
     throw new DatasetError(`dataset "${source}" is neither a file nor a Hugging Face dataset id (ORG/NAME); use a .jsonl, .csv or .parquet path, an id such as AIEnergyScore/text_generation, or omit it for the built-in prompts`);
   let files = await findCachedDataset(source, opts.env);
   if (!files) {
-    if (opts.allowDownload === false) throw new DatasetError(`dataset ${source} is not in the Hugging Face cache and downloading is disabled`);
+    if (opts.allowDownload === false) throw new DatasetError(`dataset ${source} is ${await cacheMissReason(source, opts.env)}, and downloading is disabled`);
     files = await downloadDataset(source, { env: opts.env });
   }
   const texts: string[] = [];
