@@ -4,6 +4,8 @@ import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, parquetSchema } from 'hyparquet';
+// Codecs hyparquet lacks on its own: ZSTD (Polars' default), Brotli, LZ4, and a faster Snappy.
+import { compressors } from 'hyparquet-compressors';
 import { decodeUtf8Strict } from '../util/strict-utf8.js';
 
 export class DatasetError extends Error {
@@ -82,9 +84,9 @@ async function readParquet(file: string, column: string): Promise<string[]> {
   if (!names.includes(column)) throw new DatasetError(`${file}: no column "${column}" (available: ${names.join(', ')}); choose one with --text-column NAME (config: scenario.text_column_name)`);
   let rows: Record<string, unknown>[];
   try {
-    rows = await parquetReadObjects({ file: buffer, metadata, columns: [column] });
+    rows = await parquetReadObjects({ file: buffer, metadata, columns: [column], compressors });
   } catch (e) {
-    // e.g. a compression codec this reader cannot decode (ZSTD, which Polars writes by default).
+    // e.g. corrupt pages, or a codec no decompressor here knows (LZO).
     throw new DatasetError(`${file}: cannot read column "${column}" (${(e as Error).message})`);
   }
   return rows.map((r, i) => pickText(r, column, file, `row ${i + 1}`, () => names));
