@@ -15,10 +15,17 @@ export function isHubDatasetId(s: string): boolean {
   return HF_ID.test(s) && formatOf(s) === null;
 }
 
+/** A leading `~` as huggingface_hub reads it (os.path.expanduser): a quoted "~/x" reaches us unexpanded. */
+function expandHome(path: string): string {
+  return path === '~' || path.startsWith('~/') ? join(homedir(), path.slice(1)) : path;
+}
+
+/** huggingface_hub's order: HF_HUB_CACHE, its old name HUGGINGFACE_HUB_CACHE, HF_HOME/hub, XDG_CACHE_HOME/huggingface/hub, ~/.cache/huggingface/hub. */
 export function hubCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.HF_HUB_CACHE) return env.HF_HUB_CACHE;
-  if (env.HF_HOME) return join(env.HF_HOME, 'hub');
-  return join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'huggingface', 'hub');
+  const hubCache = env.HF_HUB_CACHE || env.HUGGINGFACE_HUB_CACHE;
+  if (hubCache) return expandHome(hubCache);
+  if (env.HF_HOME) return join(expandHome(env.HF_HOME), 'hub');
+  return join(env.XDG_CACHE_HOME ? expandHome(env.XDG_CACHE_HOME) : join(homedir(), '.cache'), 'huggingface', 'hub');
 }
 
 export function datasetRepoDir(id: string, env: NodeJS.ProcessEnv = process.env): string {

@@ -1,5 +1,5 @@
 import { copyFile, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, expect, it } from 'vitest';
 import { BUILTIN_PROMPTS } from '../../src/datasets/builtin.js';
@@ -67,6 +67,10 @@ it('resolves a Hugging Face dataset id from the local hub cache (HF_HUB_CACHE / 
   const env = { HF_HOME: home };
   expect(hubCacheDir(env)).toBe(join(home, 'hub'));
   expect(hubCacheDir({ HF_HUB_CACHE: '/x/y', HF_HOME: home })).toBe('/x/y');
+  expect(hubCacheDir({ HUGGINGFACE_HUB_CACHE: '/old/name', HF_HOME: home })).toBe('/old/name');
+  expect(hubCacheDir({ HF_HUB_CACHE: '/x/y', HUGGINGFACE_HUB_CACHE: '/old/name' })).toBe('/x/y');
+  expect(hubCacheDir({ HF_HOME: '~/hf' })).toBe(join(homedir(), 'hf', 'hub'));
+  expect(hubCacheDir({ XDG_CACHE_HOME: '~/cache' })).toBe(join(homedir(), 'cache', 'huggingface', 'hub'));
   const repo = join(home, 'hub', 'datasets--AIEnergyScore--text_generation');
   const snap = join(repo, 'snapshots', 'abc123');
   await mkdir(join(snap, 'data'), { recursive: true });
