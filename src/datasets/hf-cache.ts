@@ -49,7 +49,8 @@ function rankDataFiles(files: string[], root: string): string[] {
   const data = files.filter((f) => formatOf(f) !== null && !relative(root, f).split(sep).some((s) => s.startsWith('.')));
   const score = (f: string) => {
     const rel = relative(root, f).toLowerCase();
-    return (formatOf(f) === 'parquet' ? 0 : 10) + (/(^|[/_-])train([/_.-]|$)/.test(rel) ? 0 : 5) + (/(test|valid)/.test(rel) ? 20 : 0);
+    const word = (w: string) => new RegExp(`(^|[/_.-])${w}([/_.-]|$)`).test(rel);
+    return (formatOf(f) === 'parquet' ? 0 : 10) + (word('train') ? 0 : 5) + (word('(test|valid|validation|dev)') ? 20 : 0);
   };
   return data.sort((a, b) => score(a) - score(b) || a.localeCompare(b));
 }

@@ -169,3 +169,15 @@ describe('aeb migrate-csv', () => {
     expect((await readdir(dir)).filter((f) => f.includes('.partial-'))).toEqual([]);
   });
 });
+
+describe('split ranking in the hub cache', () => {
+  it('a folder whose name merely contains "test" (contest_prompts) is not taken for a test split', async () => {
+    const home = join(dir, 'hf');
+    await hubRepo(home, 'org/words', 'r1', {
+      'contest_prompts/train.jsonl': Buffer.from('{"text": "from contest_prompts"}\n'),
+      'misc/other.jsonl': Buffer.from('{"text": "from misc"}\n'),
+    });
+    const d = await loadDataset({ source: 'org/words', env: { HF_HOME: home }, allowDownload: false });
+    expect(d.prompts.map((p) => p.text)).toEqual(['from contest_prompts']);
+  });
+});
