@@ -128,7 +128,9 @@ function runAcquire(exchange: StreamExchange): void {
 /** One request, from its hand-over to the pool until it settled and gave its connection back. */
 class StreamExchange implements ConnectionUser, ConnectionWaiter, Lingerer {
   private startNs: bigint | null = null;
+  /** Set when the response head arrived. */
   private httpStatus: number | null = null;
+  /** The head of a response that is not an event stream (an error), for its message. */
   private head: ResponseHead | null = null;
   private proc: OpenAIStreamProcessor | null = null;
   private errorBody: Buffer[] | null = null;
@@ -350,15 +352,20 @@ class StreamExchange implements ConnectionUser, ConnectionWaiter, Lingerer {
   }
 
   private onHead(h: ResponseHead): void {
-    this.head = h;
     this.httpStatus = h.status;
     const coding = bodyCoding(h);
     if (coding !== null) {
       this.failNow(`server answered HTTP ${h.status} with ${coding} although the client asked for no compression (a proxy compressing the stream?); the body cannot be read as sent`);
       return;
     }
-    if (isEventStream(h)) this.proc = new OpenAIStreamProcessor({ thinkMarker: this.thinkMarker });
-    else this.errorBody = [];
+    // Only an error response keeps its head (for the message): a stream's headers would live
+    // as long as the request, and at 1,024 streams be copied by every scavenge.
+    if (isEventStream(h)) {
+      this.proc = new OpenAIStreamProcessor({ thinkMarker: this.thinkMarker });
+    } else {
+      this.head = h;
+      this.errorBody = [];
+    }
   }
 
   private onBody(bytes: Buffer, ns: bigint): void {
@@ -416,7 +423,7 @@ class StreamExchange implements ConnectionUser, ConnectionWaiter, Lingerer {
             : '';
         this.finish(ns, { error: `malformed HTTP response${reused}: ${cause}` });
       } else {
-        this.finish(ns, { error: this.head === null ? `request failed before a response: ${cause}` : `response broken: ${cause}` });
+        this.finish(ns, { error: this.httpStatus === null ? `request failed before a response: ${cause}` : `response broken: ${cause}` });
       }
     }
     this.releaseConnection(false);
