@@ -17,20 +17,13 @@ import { EXIT } from '../../src/cli/errors.js';
 import { createBackend } from '../../src/cli/wiring.js';
 import { loadConfig } from '../../src/config/load.js';
 import { startDelayedServer } from '../helpers/delayed-response-server.js';
+import { haveCommand } from '../helpers/have-command.js';
 
 const MODEL = 'tls-model';
 const HANDSHAKE_DELAY_MS = 250;
 const stream = buildStream({ tokens: ['Se', 'cure', ' é'], promptTokens: 4 });
 const sse = stream.steps.map((s) => ('write' in s && typeof s.write === 'string' ? s.write : '')).join('');
 
-function haveOpenssl(): boolean {
-  try {
-    execFileSync('openssl', ['version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 let dir: string;
 let cert: string;
@@ -68,7 +61,7 @@ function delayingProxy(port: number): net.Server {
 const listen = (s: net.Server): Promise<number> =>
   new Promise((resolve) => s.listen(0, '127.0.0.1', () => resolve((s.address() as net.AddressInfo).port)));
 
-describe.skipIf(!haveOpenssl())('HTTP/1.1 transport over TLS', () => {
+describe.skipIf(!haveCommand('openssl', 'version'))('HTTP/1.1 transport over TLS', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'aeb-tls-'));
     execFileSync('openssl', [
