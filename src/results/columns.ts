@@ -31,3 +31,6 @@ export const EXTRA_COLUMNS = [
 export const MASTER_COLUMNS: readonly string[] = [...LEGACY_COLUMNS, ...EXTRA_COLUMNS];
 
 export type MasterRow = Record<(typeof LEGACY_COLUMNS)[number] | (typeof EXTRA_COLUMNS)[number], string>;
+
+/** Columns renamed since the old system wrote them: old name → current name. */
+export const RENAMED_COLUMNS: Readonly<Record<string, string>> = { avg_latency_seconds: 'avg_total_time' };

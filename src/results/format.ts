@@ -40,3 +40,17 @@ export function decimalOrEmpty(x: number | null | undefined, digits: number): st
 export function intOrEmpty(x: number | null | undefined): string {
   return x === null || x === undefined ? '' : String(Math.round(x));
 }
+
+/**
+ * A timestamp as the old system wrote it, Python's datetime.now().isoformat(): local time,
+ * no zone designator, microseconds (2025-10-20T14:02:11.512030). A results file holds old and
+ * new rows; one kind in the column keeps them comparable (Python refuses to compare naive and
+ * zone-aware datetimes). The UTC instant is in report.json (started_at / finished_at).
+ */
+export function pythonIsoTimestamp(date: Date): string {
+  const pad = (n: number, width = 2) => String(n).padStart(width, '0');
+  return (
+    `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}` +
+    `T${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}.${pad(date.getMilliseconds(), 3)}000`
+  );
+}

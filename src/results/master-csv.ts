@@ -10,7 +10,7 @@ import { csvRecords, detectEol, parseCsvText } from './csv-file.js';
 import { LEGACY_COLUMNS, MASTER_COLUMNS, PRE_RENAME_COLUMNS, type MasterRow } from './columns.js';
 import { writeDurably } from './durable.js';
 import { ResultsFileError } from './errors.js';
-import { decimalOrEmpty, intOrEmpty } from './format.js';
+import { decimalOrEmpty, intOrEmpty, pythonIsoTimestamp } from './format.js';
 import { withFileLock } from './lock.js';
 import { makeDirectory } from '../util/make-directory.js';
 
@@ -54,7 +54,7 @@ function identityCells(id: RunIdentity) {
     model_class: id.modelClass ?? '',
     task: id.task ?? '',
     reasoning_state: id.reasoningState ?? '',
-    timestamp: id.timestamp ?? new Date().toISOString(),
+    timestamp: id.timestamp ?? pythonIsoTimestamp(new Date()),
     run_id: id.runId ?? '',
     backend: id.backend ?? '',
     device: id.device ?? '',
@@ -79,7 +79,8 @@ function energyCells(e: EnergySummary, gpuEnergyWh: number | null) {
   return {
     gpu_energy_wh: decimalOrEmpty(covers ? gpuEnergyWh : null, 4),
     energy_scope: energyScopeLabel(e) ?? 'unavailable',
-    energy_method: e.method ?? '',
+    // No status column: an invalid window (a counter reset, a failed domain) says so here, never as a bare empty figure.
+    energy_method: e.status === 'invalid' ? `${e.method ?? ''} (invalid)`.trimStart() : (e.method ?? ''),
     energy_window_seconds: decimalOrEmpty(e.window_seconds, 3),
     cpu_energy_wh: decimalOrEmpty(covers && cpuLabelled ? wh(e.cpu_joules) : null, 4),
     gpu_dynamic_energy_wh: decimalOrEmpty(covers ? wh(e.gpu_dynamic_joules) : null, 4),

@@ -8,7 +8,7 @@
 import { copyFile, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { decodeUtf8Strict } from '../util/strict-utf8.js';
-import { MASTER_COLUMNS } from './columns.js';
+import { MASTER_COLUMNS, RENAMED_COLUMNS } from './columns.js';
 import { CsvFormatError, csvRecords, parseCsvText, type CsvTable } from './csv-file.js';
 import { headerKind, ResultsFileError } from './master-csv.js';
 import { replaceFileDurably } from './durable.js';
@@ -23,11 +23,10 @@ export interface MigrationReport {
   backup: string | null;
 }
 
-const RENAMED: Record<string, string> = { avg_latency_seconds: 'avg_total_time' };
 
 /** Target column → source column index (or -1 = new, empty). */
 function columnMap(header: readonly string[]): number[] {
-  const src = new Map(header.map((h, i) => [RENAMED[h] ?? h, i]));
+  const src = new Map(header.map((h, i) => [RENAMED_COLUMNS[h] ?? h, i]));
   return MASTER_COLUMNS.map((c) => src.get(c) ?? -1);
 }
 

@@ -7,6 +7,7 @@ import { remoteServerHost } from '../energy/boundary.js';
 import type { EnergyFigure, EnergyWindowResult, IdleBaseline } from '../energy/types.js';
 import { describeLoadPlan, type LoadPlan } from '../load/plan.js';
 import { describe, mean, type Distribution } from './stats.js';
+import { pyFixed } from '../results/format.js';
 import { evaluateGoodput, hasSlo, type GoodputSummary, type SloTargets } from './goodput.js';
 
 export interface EmissionsFigure {
@@ -121,7 +122,7 @@ export interface RunSummary {
 }
 
 export interface SummaryInput {
-  /** Measured records (warmup excluded, requests cancelled by an interrupt excluded). */
+  /** Measured records (warmup excluded; measured requests an interrupt cut short are in, as failed). */
   records: readonly RequestRecord[];
   plannedPrompts: number;
   warmupRequests: number;
@@ -403,7 +404,8 @@ export function buildSummary(input: SummaryInput): RunSummary {
 export function partialFailureMessage(failed: number, total: number): string | null {
   if (failed <= 0 || total <= 0) return null;
   const pct = (failed / total) * 100;
-  let msg = `PARTIAL FAILURE: ${failed}/${total} prompts failed (${pct.toFixed(1)}%)`;
+  // Python's f"{pct:.1f}", as the old system wrote it (1/16 → 6.2 %, ties to even).
+  let msg = `PARTIAL FAILURE: ${failed}/${total} prompts failed (${pyFixed(pct, 1)}%)`;
   if (pct > 5) msg += ' - WARNING: failure rate exceeds 5%, results may not be representative';
   return msg;
 }

@@ -8,6 +8,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { RENAMED_COLUMNS } from '../../results/columns.js';
 import { readCsvFile, type CsvTable } from '../../results/csv-file.js';
 import { redactSecrets } from '../../results/redact.js';
 import type { RunReport } from '../../results/run-files.js';
@@ -76,10 +77,20 @@ export async function loadRunReports(dir: string): Promise<ReportListing> {
 const MASTER_SUMMARY_COLUMNS = ['model_name', 'reasoning_state', 'successful_prompts', 'total_prompts', 'avg_total_time',
   'avg_time_to_first_token', 'throughput_tokens_per_second', 'wh_per_1000_queries', 'error_message'];
 
+/** Where a column stands in `header`, under its current name or the name it had before (unmigrated files). */
+function columnIndex(header: readonly string[], name: string): number {
+  const i = header.indexOf(name);
+  if (i >= 0) return i;
+  const before = Object.entries(RENAMED_COLUMNS).find(([, now]) => now === name)?.[0];
+  return before === undefined ? -1 : header.indexOf(before);
+}
+
 function formatMaster(master: string, t: CsvTable): string {
-  const col = (n: string) => t.header.indexOf(n);
-  const rows = t.rows.map((r) => `  ${MASTER_SUMMARY_COLUMNS.map((c) => (col(c) >= 0 ? r[col(c)] || '-' : '?')).join(' | ')}\n`);
-  return `${master}: ${t.rows.length} row(s)\n${rows.join('')}`;
+  const at = MASTER_SUMMARY_COLUMNS.map((c) => columnIndex(t.header, c));
+  // One line per row: a cell's line breaks (an old OOM error message has them) are shown as ⏎.
+  const cell = (r: string[], i: number) => (i < 0 ? '?' : (r[i] || '-').replace(/\r?\n|\r/g, ' ⏎ '));
+  const rows = t.rows.map((r) => `  ${at.map((i) => cell(r, i)).join(' | ')}\n`);
+  return `${master}: ${t.rows.length} row(s)\n  ${MASTER_SUMMARY_COLUMNS.join(' | ')}\n${rows.join('')}`;
 }
 
 export function register(program: Command): void {
