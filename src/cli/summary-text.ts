@@ -103,8 +103,8 @@ interface LatencyLine { metric: string; count: number; meanMs: number | null; p5
  */
 export function formatServerSide(serverMetrics: unknown, clientCalibration: unknown): string {
   const lines: string[] = [];
-  const sm = serverMetrics as { reset?: boolean; summary?: Record<string, LatencyLine | null> } | null;
-  if (sm?.reset) lines.push('  server metrics: a counter went backwards (server restarted?): window invalid');
+  const sm = serverMetrics as { reset?: boolean; unavailable?: string | null; summary?: Record<string, LatencyLine | null> } | null;
+  if (sm?.reset) lines.push(`  server metrics: not available for this run: ${sm.unavailable ?? 'a counter went backwards (server restarted?)'}`);
   else if (sm?.summary) {
     for (const [name, l] of Object.entries(sm.summary)) {
       if (l && l.count > 0)

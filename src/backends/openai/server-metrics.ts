@@ -1,28 +1,52 @@
 // Server-side latency histograms (vLLM's Prometheus /metrics), scraped before and after a
 // run; the difference is what the server saw during the run. Pure.
+//
+// Deltas follow Prometheus' increase() per series (labels other than `le`), summed afterwards:
+// summing first would let one engine's growth hide another's restart. A window is invalid
+// (no figures, a reason instead) when the server restarted between the scrapes — a counter
+// went backwards, process_start_time_seconds or a *_created time changed, or a histogram's
+// bucket layout changed — or when the page labels several models and none is the run's.
 
-import type { PromParseResult } from './prometheus.js';
+import type { PromParseResult, PromSample } from './prometheus.js';
 
 export interface HistogramData {
   /** Cumulative bucket counts by upper bound, ascending (last is +Inf when exposed). */
   buckets: { le: number; count: number }[];
-  count: number;
-  sum: number;
+  /** `_count`, else the +Inf bucket; null when the page has neither. */
+  count: number | null;
+  /** `_sum`; null when the page leaves it out. */
+  sum: number | null;
+}
+
+/** One series of a family: its model_name label (undefined when it has none). */
+interface Series<T> {
+  model: string | undefined;
+  data: T;
 }
 
 export interface ServerMetricsSnapshot {
   source: string;
   takenNs: bigint;
-  /** Label filter applied (model_name), or null when all series were summed. */
+  /** The run's model, as asked for. */
+  requestedModel: string | null;
+  /** The model_name whose series this page alone would be read for (null: every series). */
   model: string | null;
+  /** Distinct model_name label values on the page. */
+  models: string[];
+  /** The chosen series summed, per family (what this page alone says; deltas use the series). */
   histograms: Record<string, HistogramData>;
   counters: Record<string, number>;
+  /** Every series, by family and then by its labels other than `le`. */
+  histogramSeries: Record<string, Record<string, Series<HistogramData>>>;
+  counterSeries: Record<string, Record<string, Series<number>>>;
+  /** process_start_time_seconds and *_created values, by series: a change is a restart. */
+  startTimes: Record<string, number>;
 }
 
 export interface HistogramDelta {
-  count: number;
-  /** In the metric's unit (seconds for vLLM latencies). */
-  sum: number;
+  count: number | null;
+  /** In the metric's unit (seconds for vLLM latencies); null when the page has no `_sum`. */
+  sum: number | null;
   mean: number | null;
   /** Bucket-interpolated estimates (Prometheus histogram_quantile rules). */
   p50: number | null;
@@ -31,7 +55,7 @@ export interface HistogramDelta {
 
 export interface LatencySummary {
   metric: string;
-  count: number;
+  count: number | null;
   meanMs: number | null;
   p50Ms: number | null;
   p99Ms: number | null;
@@ -40,8 +64,12 @@ export interface LatencySummary {
 export interface ServerMetricsDelta {
   source: string;
   windowMs: number;
-  /** A counter went backwards (server restarted): the window is invalid. */
+  /** The window cannot be read (see `unavailable`); kept for readers of older reports. */
   reset: boolean;
+  /** Why there are no figures for the window, or null. */
+  unavailable: string | null;
+  /** The model whose series were read (null: every series). */
+  model: string | null;
   histograms: Record<string, HistogramDelta>;
   counters: Record<string, number>;
   /** vLLM's standard latency histograms, in ms, beside the client's figures. */
@@ -63,63 +91,140 @@ export const VLLM_LATENCY_METRICS = {
   queue: ['vllm:request_queue_time_seconds'],
 } as const;
 
+/** A series' identity: its labels other than `le`, in name order. */
+function seriesKey(labels: Record<string, string>): string {
+  return Object.keys(labels)
+    .filter((k) => k !== 'le')
+    .sort()
+    .map((k) => `${k}=${JSON.stringify(labels[k])}`)
+    .join(',');
+}
+
+type ModelChoice = { model: string | null } | { none: string };
+
+/**
+ * Whose series to read: the run's model when the page labels it; the page's only model when
+ * it labels one under another name (vLLM labels the first served name; LoRA requests count
+ * under their base model); every series when the page has no model labels (or no model was
+ * asked for); none when the page labels several models and none is the run's.
+ */
+function chooseModel(models: readonly string[], requested: string | null): ModelChoice {
+  if (requested === null || models.length === 0) return { model: null };
+  if (models.includes(requested)) return { model: requested };
+  if (models.length === 1) return { model: models[0]! };
+  return { none: `the server's /metrics labels models ${models.join(', ')}; none is ${requested}` };
+}
+
+/** Series of no model belong to every choice (process-wide series); labelled ones only to theirs. */
+const chosen = (seriesModel: string | undefined, model: string | null) => model === null || seriesModel === undefined || seriesModel === model;
+
+const HISTOGRAM_PARTS = ['_bucket', '_sum', '_count'] as const;
+
 export function snapshotFromSamples(
   parsed: PromParseResult,
   opts: { model: string | null; source: string; takenNs?: bigint },
 ): ServerMetricsSnapshot {
-  // Filter to the model's series when the server labels them with it.
-  const hasModelLabel = opts.model !== null && parsed.samples.some((s) => s.labels['model_name'] === opts.model);
-  const samples = hasModelLabel ? parsed.samples.filter((s) => s.labels['model_name'] === opts.model) : parsed.samples;
-
   const histogramNames = new Set(Object.keys(parsed.types).filter((k) => parsed.types[k] === 'histogram'));
-  for (const s of samples) if (s.name.endsWith('_bucket') && 'le' in s.labels) histogramNames.add(s.name.slice(0, -7));
+  for (const s of parsed.samples) if (s.name.endsWith('_bucket') && 'le' in s.labels) histogramNames.add(s.name.slice(0, -7));
 
-  // Series of one family are summed across their other labels.
-  const histograms: Record<string, HistogramData> = {};
-  const bucketSums = new Map<string, Map<number, number>>();
-  const counters: Record<string, number> = {};
-  for (const s of samples) {
-    let base: string | null = null;
-    let part: 'bucket' | 'sum' | 'count' | null = null;
-    for (const suffix of ['_bucket', '_sum', '_count'] as const) {
-      if (s.name.endsWith(suffix) && histogramNames.has(s.name.slice(0, -suffix.length))) {
-        base = s.name.slice(0, -suffix.length);
-        part = suffix.slice(1) as 'bucket' | 'sum' | 'count';
-        break;
-      }
-    }
-    if (base === null || part === null) {
-      const family = s.name.endsWith('_total') ? s.name.slice(0, -6) : s.name;
-      const type = parsed.types[s.name] ?? parsed.types[family];
-      if (type === 'counter' && Number.isFinite(s.value)) counters[s.name] = (counters[s.name] ?? 0) + s.value;
+  const partial = new Map<string, Map<string, { model: string | undefined; byLe: Map<number, number>; count: number | null; sum: number | null }>>();
+  const counterSeries: Record<string, Record<string, Series<number>>> = {};
+  const startTimes: Record<string, number> = {};
+  const models = new Set<string>();
+  for (const s of parsed.samples) {
+    const model = s.labels['model_name'];
+    if (model !== undefined) models.add(model);
+    if (s.name === 'process_start_time_seconds' || s.name.endsWith('_created')) {
+      if (Number.isFinite(s.value)) startTimes[`${s.name}{${seriesKey(s.labels)}}`] = s.value;
       continue;
     }
-    const h = (histograms[base] ??= { buckets: [], count: 0, sum: 0 });
-    if (part === 'sum') h.sum += s.value;
-    else if (part === 'count') h.count += s.value;
+    const part = histogramPart(s, histogramNames);
+    if (part === null) {
+      const family = s.name.endsWith('_total') ? s.name.slice(0, -6) : s.name;
+      const type = parsed.types[s.name] ?? parsed.types[family];
+      if (type === 'counter' && Number.isFinite(s.value)) (counterSeries[s.name] ??= {})[seriesKey(s.labels)] = { model, data: s.value };
+      continue;
+    }
+    const family = partial.get(part.base) ?? new Map();
+    partial.set(part.base, family);
+    const key = seriesKey(s.labels);
+    const series = family.get(key) ?? { model, byLe: new Map<number, number>(), count: null, sum: null };
+    family.set(key, series);
+    if (part.part === 'sum') series.sum = s.value;
+    else if (part.part === 'count') series.count = s.value;
     else {
-      const le = Number(s.labels['le'] === '+Inf' ? Infinity : s.labels['le']);
-      if (Number.isNaN(le)) continue;
-      const byLe = bucketSums.get(base) ?? new Map<number, number>();
-      bucketSums.set(base, byLe);
-      byLe.set(le, (byLe.get(le) ?? 0) + s.value);
+      const le = s.labels['le'] === '+Inf' ? Infinity : Number(s.labels['le']);
+      if (!Number.isNaN(le)) series.byLe.set(le, s.value);
     }
   }
-  for (const [base, byLe] of bucketSums) {
-    histograms[base]!.buckets = [...byLe.entries()].sort((a, b) => a[0] - b[0]).map(([le, count]) => ({ le, count }));
+  const histogramSeries: Record<string, Record<string, Series<HistogramData>>> = {};
+  for (const [base, family] of partial) {
+    const out: Record<string, Series<HistogramData>> = (histogramSeries[base] = {});
+    for (const [key, s] of family) {
+      const buckets = [...s.byLe.entries()].sort((a, b) => a[0] - b[0]).map(([le, count]) => ({ le, count }));
+      out[key] = { model: s.model, data: { buckets, count: s.count ?? s.byLe.get(Infinity) ?? null, sum: s.sum } };
+    }
+  }
+
+  const modelList = [...models].sort();
+  const choice = chooseModel(modelList, opts.model);
+  const pageModel = 'model' in choice ? choice.model : null;
+  const histograms: Record<string, HistogramData> = {};
+  const counters: Record<string, number> = {};
+  if ('model' in choice) {
+    for (const [name, family] of Object.entries(histogramSeries)) {
+      const picked = Object.values(family).filter((s) => chosen(s.model, pageModel)).map((s) => s.data);
+      if (picked.length > 0) histograms[name] = sumHistograms(picked);
+    }
+    for (const [name, family] of Object.entries(counterSeries)) {
+      const picked = Object.values(family).filter((s) => chosen(s.model, pageModel));
+      if (picked.length > 0) counters[name] = picked.reduce((a, s) => a + s.data, 0);
+    }
   }
   return {
     source: opts.source,
     takenNs: opts.takenNs ?? process.hrtime.bigint(),
-    model: hasModelLabel ? opts.model : null,
+    requestedModel: opts.model,
+    model: pageModel,
+    models: modelList,
     histograms,
     counters,
+    histogramSeries,
+    counterSeries,
+    startTimes,
   };
 }
 
-/** Quantile from cumulative buckets, interpolating linearly inside the bucket (as histogram_quantile). */
+function histogramPart(s: PromSample, histogramNames: ReadonlySet<string>): { base: string; part: 'bucket' | 'sum' | 'count' } | null {
+  for (const suffix of HISTOGRAM_PARTS) {
+    if (s.name.endsWith(suffix) && histogramNames.has(s.name.slice(0, -suffix.length))) {
+      return { base: s.name.slice(0, -suffix.length), part: suffix.slice(1) as 'bucket' | 'sum' | 'count' };
+    }
+  }
+  return null;
+}
+
+const sameLayout = (a: HistogramData, b: HistogramData) => a.buckets.length === b.buckets.length && a.buckets.every((x, i) => x.le === b.buckets[i]!.le);
+const addNullable = (a: number | null, b: number | null) => (a === null || b === null ? null : a + b);
+
+/** Series summed; buckets only when every series has the same layout (else none: no quantiles). */
+function sumHistograms(parts: readonly HistogramData[]): HistogramData {
+  const first = parts[0]!;
+  const layoutsAgree = parts.every((p) => sameLayout(p, first));
+  return {
+    buckets: layoutsAgree ? first.buckets.map((b, i) => ({ le: b.le, count: parts.reduce((a, p) => a + p.buckets[i]!.count, 0) })) : [],
+    count: parts.reduce<number | null>((a, p) => addNullable(a, p.count), 0),
+    sum: parts.reduce<number | null>((a, p) => addNullable(a, p.sum), 0),
+  };
+}
+
+/**
+ * Quantile from cumulative buckets, interpolating linearly inside the bucket, with Prometheus'
+ * histogram_quantile rules: null (its NaN) unless there are at least two buckets and the last
+ * is +Inf; a rank in the +Inf bucket gives the highest finite bound.
+ */
 export function histogramQuantile(q: number, buckets: { le: number; count: number }[]): number | null {
-  if (buckets.length === 0) return null;
+  if (buckets.length < 2 || buckets[buckets.length - 1]!.le !== Infinity) return null;
   const total = buckets[buckets.length - 1]!.count;
   if (!(total > 0)) return null;
   const rank = q * total;
@@ -127,7 +232,7 @@ export function histogramQuantile(q: number, buckets: { le: number; count: numbe
   let prevCount = 0;
   for (const b of buckets) {
     if (b.count >= rank) {
-      if (b.le === Infinity) return prevLe; // highest finite bound: the best estimate available
+      if (b.le === Infinity) return prevLe;
       if (b.count === prevCount) return b.le;
       return prevLe + ((b.le - prevLe) * (rank - prevCount)) / (b.count - prevCount);
     }
@@ -137,38 +242,74 @@ export function histogramQuantile(q: number, buckets: { le: number; count: numbe
   return prevLe;
 }
 
-function diffHistogram(before: HistogramData | undefined, after: HistogramData): { delta: HistogramDelta; reset: boolean } {
-  const count = after.count - (before?.count ?? 0);
-  const sum = after.sum - (before?.sum ?? 0);
-  const prior = new Map((before?.buckets ?? []).map((b) => [b.le, b.count]));
-  const buckets = after.buckets.map((b) => ({ le: b.le, count: b.count - (prior.get(b.le) ?? 0) }));
-  const reset = count < 0 || buckets.some((b) => b.count < 0);
-  if (reset) return { delta: { count, sum, mean: null, p50: null, p99: null }, reset };
+/** One series' increase over the window, or why it has none. */
+function seriesDelta(name: string, before: HistogramData | undefined, after: HistogramData): HistogramData | string {
+  if (before === undefined) return after; // a series that appeared during the window starts from 0
+  if (!sameLayout(before, after)) return `the bucket layout of ${name} changed between the scrapes (a different server process)`;
+  const delta: HistogramData = {
+    buckets: after.buckets.map((b, i) => ({ le: b.le, count: b.count - before.buckets[i]!.count })),
+    count: after.count === null || before.count === null ? null : after.count - before.count,
+    sum: after.sum === null || before.sum === null ? null : after.sum - before.sum,
+  };
+  if ((delta.count !== null && delta.count < 0) || delta.buckets.some((b) => b.count < 0)) return `${name} went backwards (the server restarted)`;
+  return delta;
+}
+
+function toDelta(h: HistogramData): HistogramDelta {
+  const n = h.count;
+  const has = n !== null && n > 0;
   return {
-    delta: {
-      count,
-      sum,
-      mean: count > 0 ? sum / count : null,
-      p50: count > 0 ? histogramQuantile(0.5, buckets) : null,
-      p99: count > 0 ? histogramQuantile(0.99, buckets) : null,
-    },
-    reset,
+    count: n,
+    sum: h.sum,
+    mean: has && h.sum !== null ? h.sum / n : null,
+    p50: has ? histogramQuantile(0.5, h.buckets) : null,
+    p99: has ? histogramQuantile(0.99, h.buckets) : null,
   };
 }
 
-export function diffServerMetrics(before: ServerMetricsSnapshot, after: ServerMetricsSnapshot): ServerMetricsDelta {
-  let reset = false;
+/** The first reason the window cannot be read, else the deltas. */
+function windowDeltas(
+  before: ServerMetricsSnapshot,
+  after: ServerMetricsSnapshot,
+  model: string | null,
+): { histograms: Record<string, HistogramDelta>; counters: Record<string, number> } | string {
+  for (const [key, value] of Object.entries(after.startTimes)) {
+    const was = before.startTimes[key];
+    if (was !== undefined && was !== value) return `the server restarted between the scrapes (${key} changed)`;
+  }
   const histograms: Record<string, HistogramDelta> = {};
-  for (const [name, h] of Object.entries(after.histograms)) {
-    const d = diffHistogram(before.histograms[name], h);
-    reset ||= d.reset;
-    histograms[name] = d.delta;
+  for (const [name, family] of Object.entries(after.histogramSeries)) {
+    const parts: HistogramData[] = [];
+    for (const [key, s] of Object.entries(family)) {
+      if (!chosen(s.model, model)) continue;
+      const d = seriesDelta(name, before.histogramSeries[name]?.[key]?.data, s.data);
+      if (typeof d === 'string') return d;
+      parts.push(d);
+    }
+    if (parts.length > 0) histograms[name] = toDelta(sumHistograms(parts));
   }
   const counters: Record<string, number> = {};
-  for (const [name, v] of Object.entries(after.counters)) {
-    counters[name] = v - (before.counters[name] ?? 0);
-    if (counters[name]! < 0) reset = true;
+  for (const [name, family] of Object.entries(after.counterSeries)) {
+    let total: number | null = null;
+    for (const [key, s] of Object.entries(family)) {
+      if (!chosen(s.model, model)) continue;
+      const d = s.data - (before.counterSeries[name]?.[key]?.data ?? 0);
+      if (d < 0) return `${name} went backwards (the server restarted)`;
+      total = (total ?? 0) + d;
+    }
+    if (total !== null) counters[name] = total;
   }
+  return { histograms, counters };
+}
+
+export function diffServerMetrics(before: ServerMetricsSnapshot, after: ServerMetricsSnapshot): ServerMetricsDelta {
+  // Both scrapes are read for the model the later page names: before the run the model may
+  // have had no series yet.
+  const choice = chooseModel(after.models, after.requestedModel);
+  const model = 'model' in choice ? choice.model : null;
+  const deltas = 'none' in choice ? choice.none : windowDeltas(before, after, model);
+  const unavailable = typeof deltas === 'string' ? deltas : null;
+  const histograms = typeof deltas === 'string' ? {} : deltas.histograms;
   const pick = (names: readonly string[]): LatencySummary | null => {
     for (const metric of names) {
       const d = histograms[metric];
@@ -181,9 +322,11 @@ export function diffServerMetrics(before: ServerMetricsSnapshot, after: ServerMe
   return {
     source: after.source,
     windowMs: Number(after.takenNs - before.takenNs) / 1e6,
-    reset,
+    reset: unavailable !== null,
+    unavailable,
+    model,
     histograms,
-    counters,
+    counters: typeof deltas === 'string' ? {} : deltas.counters,
     summary: {
       ttft: pick(VLLM_LATENCY_METRICS.ttft),
       itl: pick(VLLM_LATENCY_METRICS.itl),
