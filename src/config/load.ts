@@ -97,12 +97,12 @@ export function validateConfig(raw: unknown, source: string | null = null): Load
   const warnings = unknown.map((k) => `unknown key ${k} ignored`);
   const config = result.data;
   const set = (...path: string[]) => valueAt(raw, path) !== undefined && valueAt(raw, path) !== null;
-  warnings.push(...remarks(config, set('load', 'arrival'), set('load', 'concurrency')));
+  warnings.push(...remarks(config, set('load', 'arrival'), set('load', 'concurrency'), set('load', 'burstiness')));
   return { config, warnings, source };
 }
 
 /** Settings that are valid but do not do what they seem to. */
-function remarks(config: BenchmarkConfig, arrivalSet: boolean, concurrencySet: boolean): string[] {
+function remarks(config: BenchmarkConfig, arrivalSet: boolean, concurrencySet: boolean, burstinessSet: boolean): string[] {
   const out: string[] = [];
   const { backend, load } = config;
   const native = backendKind(config) === 'native';
@@ -115,6 +115,8 @@ function remarks(config: BenchmarkConfig, arrivalSet: boolean, concurrencySet: b
     out.push(`load.concurrency ${load.concurrency} is ignored with load.mode rate: set load.max_concurrency ${load.concurrency} (or --concurrency with --rate) to cap the requests in flight`);
   if (arrivalSet && load.mode !== 'rate')
     out.push(`load.arrival ${load.arrival} (--arrival) is ignored: the arrival process applies only with --rate (load.mode=rate)`);
+  if (burstinessSet && load.mode === 'rate' && load.arrival !== 'gamma' && load.burstiness !== 1)
+    out.push(`load.burstiness ${load.burstiness} is ignored with load.arrival ${load.arrival}: it shapes gamma arrivals only (set load.arrival: gamma; poisson is gamma with burstiness 1)`);
   const cpus = availableParallelism();
   if (backend.threads !== null && backend.threads > cpus)
     out.push(`backend.threads ${backend.threads} (--threads) is more than the ${cpus} CPUs available here: threads will compete for cores`);

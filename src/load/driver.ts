@@ -69,6 +69,13 @@ class Slots {
 export async function driveLoad<T>(opts: DriveOptions<T>): Promise<DriveResult> {
   const plan = validateLoadPlan(opts.plan);
   const stopped = () => opts.signal?.aborted === true || opts.shouldStop?.() === true;
+  // Ends the wait for the next arrival or slot as soon as issuing must stop: on the caller's
+  // signal, or when a settled item makes shouldStop true (else a rate run would sit until its
+  // next arrival, seconds at low rates, with the energy window open).
+  const wake = new AbortController();
+  const onAbort = () => wake.abort();
+  if (opts.signal?.aborted) wake.abort();
+  else opts.signal?.addEventListener('abort', onAbort, { once: true });
   const inFlight = new Set<Promise<void>>();
   let issued = 0;
   let firstDispatchNs: bigint | null = null;
@@ -80,6 +87,7 @@ export async function driveLoad<T>(opts: DriveOptions<T>): Promise<DriveResult> 
     const p = opts.run(item, ctx).finally(() => {
       inFlight.delete(p);
       slots.release();
+      if (opts.shouldStop?.() === true) wake.abort();
     });
     inFlight.add(p);
   };
@@ -90,15 +98,15 @@ export async function driveLoad<T>(opts: DriveOptions<T>): Promise<DriveResult> 
     const startNs = nowNs();
     for (let i = 0; i < opts.items.length; i++) {
       const due = startNs + offsets[i]!;
-      if (stopped() || !(await sleepUntil(due, opts.signal))) break;
-      if (!(await slots.acquire(opts.signal)) || stopped()) break;
+      if (stopped() || !(await sleepUntil(due, wake.signal))) break;
+      if (!(await slots.acquire(wake.signal)) || stopped()) break;
       dispatch(opts.items[i]!, due, slots);
     }
   } else {
     const n = plan.mode === 'sequential' ? 1 : plan.concurrency;
     const slots = new Slots(n);
     for (let i = 0; i < opts.items.length; i++) {
-      if (!(await slots.acquire(opts.signal))) break;
+      if (!(await slots.acquire(wake.signal))) break;
       if (stopped()) {
         slots.release();
         break;
@@ -108,5 +116,6 @@ export async function driveLoad<T>(opts: DriveOptions<T>): Promise<DriveResult> 
     }
   }
   while (inFlight.size > 0) await Promise.all([...inFlight]);
+  opts.signal?.removeEventListener('abort', onAbort);
   return { issued, firstDispatchNs };
 }

@@ -28,8 +28,11 @@ export function validateLoadPlan(plan: LoadPlan): LoadPlan {
       if (!(plan.rate > 0) || !Number.isFinite(plan.rate)) throw new RangeError(`load.rate must be a number > 0 (requests per second), got ${plan.rate}`);
       if (!['constant', 'poisson', 'gamma'].includes(plan.arrival))
         throw new RangeError(`load.arrival must be one of constant, poisson, gamma; got ${String(plan.arrival)}`);
-      if (plan.burstiness !== undefined && !(plan.burstiness > 0))
-        throw new RangeError(`load.burstiness must be > 0, got ${plan.burstiness}`);
+      // A rate whose gap does not fit in the schedule's ns offsets (below ~1e-7/s: a request every few months).
+      if (!Number.isFinite(1e9 / plan.rate) || 1e9 / plan.rate > Number.MAX_SAFE_INTEGER)
+        throw new RangeError(`load.rate ${plan.rate} is too small: one request would be due more than ${Math.floor(Number.MAX_SAFE_INTEGER / 1e9 / 86_400)} days after the last`);
+      if (plan.burstiness !== undefined && !(plan.burstiness > 0 && Number.isFinite(plan.burstiness)))
+        throw new RangeError(`load.burstiness must be a finite number > 0, got ${plan.burstiness}`);
       if (plan.maxConcurrency !== undefined && (!Number.isInteger(plan.maxConcurrency) || plan.maxConcurrency < 1))
         throw new RangeError(`load.max_concurrency must be an integer >= 1, got ${plan.maxConcurrency}`);
       return plan;
@@ -40,17 +43,29 @@ export function validateLoadPlan(plan: LoadPlan): LoadPlan {
 
 /**
  * Offsets (ns, from the start of the measured phase) at which each of `count` requests is
- * due. Absolute offsets, not gaps, so timer lateness never accumulates.
+ * due. Absolute offsets, not gaps, so timer lateness never accumulates. Random gaps are scaled
+ * together so that their mean is exactly 1/rate (as vLLM's benchmark does): a drawn sample's
+ * own mean is off by ±20 % at 20–100 requests, and the run would offer another rate than it
+ * is labelled with. The scaling keeps the gaps' shape (burstiness).
  */
 export function arrivalOffsetsNs(plan: Extract<LoadPlan, { mode: 'rate' }>, count: number): bigint[] {
   const meanGapS = 1 / plan.rate;
-  const rng = seededRng(plan.seed ?? 0);
-  const shape = plan.arrival === 'poisson' ? 1 : plan.burstiness ?? 1;
+  const gaps: number[] = [];
+  if (plan.arrival === 'constant') {
+    for (let i = 1; i < count; i++) gaps.push(meanGapS);
+  } else {
+    const rng = seededRng(plan.seed ?? 0);
+    const shape = plan.arrival === 'poisson' ? 1 : plan.burstiness ?? 1;
+    for (let i = 1; i < count; i++) gaps.push(gammaSample(rng, shape, meanGapS / shape));
+    const drawn = gaps.reduce((a, b) => a + b, 0);
+    const scale = drawn > 0 ? (gaps.length * meanGapS) / drawn : 1;
+    for (let i = 0; i < gaps.length; i++) gaps[i]! *= scale;
+  }
   const out: bigint[] = [];
   let t = 0;
   for (let i = 0; i < count; i++) {
     out.push(BigInt(Math.round(t * 1e9)));
-    t += plan.arrival === 'constant' ? meanGapS : gammaSample(rng, shape, meanGapS / shape);
+    t += gaps[i] ?? 0;
   }
   return out;
 }

@@ -234,6 +234,8 @@ export async function runBenchmark(opts: RunnerOptions): Promise<RunResult> {
   // When the last measured request was handed out: the energy window's ramp-down starts here.
   let lastDispatchNs: bigint | null = null;
   let clientCalibration: unknown | null = null;
+  /** The record sink's writes, one after another (see execute). */
+  let sinkChain: Promise<void> = Promise.resolve();
   let serverMetrics: unknown | null = null;
   let metricsBefore: unknown | null = null;
   const probe = async <T>(what: string, f: () => Promise<T>): Promise<T | null> => {
@@ -272,11 +274,14 @@ export async function runBenchmark(opts: RunnerOptions): Promise<RunResult> {
       rec = { ...rec, index: prompt.index, warmup, queueMs: (rec.queueMs ?? 0) + queueMs };
       records.push(rec);
       if (opts.onRecord) {
-        try {
-          await opts.onRecord(rec);
-        } catch (e) {
+        // Written in the order requests finished, but not awaited here: a slow sink (the JSONL
+        // append) must not hold the load slot, where its time would become the next request's
+        // queue time. The run waits for the chain before it returns.
+        const sink = opts.onRecord;
+        const finished = rec;
+        sinkChain = sinkChain.then(() => sink(finished)).catch((e: unknown) => {
           warnings.push(`record sink failed: ${errorText(e)}`);
-        }
+        });
       }
       return rec;
     };
@@ -286,8 +291,17 @@ export async function runBenchmark(opts: RunnerOptions): Promise<RunResult> {
     let done = 0;
     let failed = 0;
     let tokens = 0;
-    const progress = (phase: ProgressEvent['phase'], total: number) =>
-      opts.onProgress?.({ phase, done, total, failed, completionTokens: tokens, elapsedSeconds: Number(nowNs() - t0) / 1e9 });
+    let progressFailed = false;
+    const progress = (phase: ProgressEvent['phase'], total: number) => {
+      if (progressFailed) return;
+      try {
+        opts.onProgress?.({ phase, done, total, failed, completionTokens: tokens, elapsedSeconds: Number(nowNs() - t0) / 1e9 });
+      } catch (e) {
+        // A broken progress display must not lose the run (nor reject the load driver's run()).
+        progressFailed = true;
+        warnings.push(`progress callback failed (no more progress is shown): ${errorText(e)}`);
+      }
+    };
 
     for (let i = 0; i < warmupCount && !interrupted(); i++) {
       const rec = await execute(warmupPrompt(opts.prompts[i % opts.prompts.length]!, i), true, 0);
@@ -354,6 +368,8 @@ export async function runBenchmark(opts: RunnerOptions): Promise<RunResult> {
     }
   } finally {
     opts.signal?.removeEventListener('abort', onInterrupt);
+    if (interrupted()) await withTimeout(sinkChain, graceLeft());
+    else await sinkChain;
     const closing = opts.backend.close().catch((e) => warnings.push(`backend close failed: ${errorText(e)}`));
     if (interrupted()) await withTimeout(closing, graceLeft());
     else await closing;
