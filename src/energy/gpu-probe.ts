@@ -153,7 +153,21 @@ export class GpuProbe implements EnergyProbe {
     this.unsubscribe?.();
     this.unsubscribe = undefined;
     this.windows = undefined;
-    const readings = await this.readAll();
+    let readings: Map<number, NvmlReading>;
+    try {
+      readings = await this.readAll();
+    } catch (err) {
+      // The window's figures are lost, not the window: invalid, and the other probes' stand.
+      const why = `GPU read failed at window end (${errorMessage(err)})`;
+      return this.selection.devices
+        .map((d): ProbeFigure => {
+          const w = windows.get(d.nvmlIndex)!;
+          const method = w.kind === 'integrated' ? 'integrated' : 'counter';
+          const status = w.kind === 'unavailable' ? 'unavailable' : 'invalid';
+          return { scope: 'gpu', method, status, source: d.label, joules: null, reason: w.kind === 'unavailable' ? w.reason : why };
+        })
+        .concat(this.missing());
+    }
     const seconds = Number(process.hrtime.bigint() - this.startNs) / 1e9;
     const figures = this.selection.devices.map((d) =>
       this.figure(d, windows.get(d.nvmlIndex)!, readings.get(d.nvmlIndex), seconds),
@@ -189,6 +203,11 @@ export class GpuProbe implements EnergyProbe {
         return make('counter', 'invalid', null,
           `window ${seconds.toFixed(3)} s is shorter than the energy counter's update period ` +
             `(~${COUNTER_UPDATE_PERIOD_S * 1000} ms): its delta (${delta} mJ) cannot be trusted; measure a longer window`);
+      }
+      // A window of two update periods spans at least one update, and a powered GPU never
+      // draws 0 mJ in it: an unmoved counter is a stuck one, not 0 J.
+      if (delta === 0 && seconds >= 2 * COUNTER_UPDATE_PERIOD_S) {
+        return make('counter', 'invalid', null, `energy counter did not move in ${seconds.toFixed(3)} s (stuck counter): no figure, never 0 J`);
       }
       return make('counter', 'ok', delta / 1000);
     }

@@ -11,6 +11,7 @@ import { loadAddonNvmlProvider, NvmlOpenError, type NvmlProvider, type NvmlSessi
 import { errorMessage, unavailableProbe, type EnergyProbe, type ProbeFigure, type SensorDescription } from './probe.js';
 import { DEFAULT_RAPL_ROOT, discoverRapl, RaplProbe, type ReadText } from './rapl.js';
 import { GpuSampler } from './sampler.js';
+import { NO_LOCAL_GPU_SOURCE } from './types.js';
 import type { EnergyFigure, EnergyMonitor, EnergyWindowResult, IdleBaseline } from './types.js';
 
 export interface EnergyMonitorOptions {
@@ -45,7 +46,7 @@ interface Sensors {
 }
 
 function gpuUnavailable(reason: string): EnergyProbe {
-  return unavailableProbe([{ scope: 'gpu', method: 'counter', source: 'GPU', reason }]);
+  return unavailableProbe([{ scope: 'gpu', method: 'counter', source: NO_LOCAL_GPU_SOURCE, reason }]);
 }
 
 function checkNumber(name: string, v: number | undefined, min: number, max = Infinity): void {
@@ -128,12 +129,16 @@ function gpuTotal(figures: ProbeFigure[]): number | null {
 /**
  * CPU total: RAPL packages + DRAM when a package was read, else the estimate. Null when any
  * package or DRAM domain that exists is invalid: the scope names every present domain, so a
- * partial sum would understate it. Unavailable domains (no such sensor) are not part of it.
+ * partial sum would understate it. Unavailable DRAM (no such sensor) is not part of it; an
+ * unavailable package next to a readable one is (a socket that exists but cannot be read).
  */
 function cpuTotal(figures: ProbeFigure[]): number | null {
   const ok = (f: ProbeFigure) => f.status === 'ok';
   const rapl = figures.filter((f) => (f.scope === 'cpu-package' || f.scope === 'dram') && f.status !== 'unavailable');
-  if (rapl.some((f) => f.scope === 'cpu-package' && ok(f))) return rapl.every(ok) ? sum(rapl) : null;
+  if (rapl.some((f) => f.scope === 'cpu-package' && ok(f))) {
+    if (figures.some((f) => f.scope === 'cpu-package' && f.status === 'unavailable')) return null;
+    return rapl.every(ok) ? sum(rapl) : null;
+  }
   const est = figures.filter((f) => f.scope === 'estimated-cpu' && ok(f));
   return est.length > 0 ? sum(est) : null;
 }
@@ -160,7 +165,13 @@ class Monitor implements EnergyMonitor {
 
   private async beginAll(): Promise<bigint> {
     const before = process.hrtime.bigint();
-    await Promise.all(this.sensors.probes.map((p) => p.begin()));
+    const started = await Promise.allSettled(this.sensors.probes.map((p) => p.begin()));
+    const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
+      // Those that began would poll on with nobody to end them.
+      await Promise.allSettled(this.sensors.probes.filter((_, i) => started[i]!.status === 'fulfilled').map((p) => p.end()));
+      throw failed.reason;
+    }
     return (before + process.hrtime.bigint()) / 2n;
   }
 
@@ -215,14 +226,20 @@ class Monitor implements EnergyMonitor {
     if (!open) throw new Error('energy monitor: stopWindow() without startWindow()');
     this.busy = true;
     try {
-      const { endNs, figures } = await this.endAll();
-      this.open = undefined;
+      const { endNs, figures } = await this.endAll().finally(() => {
+        this.open = undefined; // a failed end still closes the window: the next one can start
+      });
       const seconds = Number(endNs - open.startNs) / 1e9;
       const withDynamic = figures.map((f): EnergyFigure => {
         if (!this.baseline) return f;
         const idleW = this.baselineMethods[f.source] === f.method ? this.baseline.watts[f.source] : undefined;
-        // Not clamped: a slightly negative value means the phase drew less than idle (noise).
+        // Not clamped: a negative value means the phase drew less than idle (noise, or a
+        // baseline taken while something else ran); labelled, never shown as a plain figure.
         const dynamicJoules = f.status === 'ok' && f.joules !== null && idleW !== undefined ? f.joules - idleW * seconds : null;
+        if (dynamicJoules !== null && dynamicJoules < 0) {
+          const below = `below the idle baseline by ${(-dynamicJoules).toFixed(3)} J (the phase drew less than idle: noise, or the baseline ran while something else did)`;
+          return { ...f, dynamicJoules, reason: f.reason ? `${f.reason}; ${below}` : below };
+        }
         return { ...f, dynamicJoules };
       });
       return {

@@ -126,10 +126,19 @@ interface DomainWindow {
   error?: string;
 }
 
+/** A live RAPL counter moves every ~1 ms; one that stays put this long reads nothing (some VMs expose a powercap tree of zeros). */
+const STUCK_COUNTER_S = 0.05;
+/** Power no CPU package or DRAM domain reaches: reads further apart than range ÷ this may have hidden whole wraps. */
+const MAX_PLAUSIBLE_WATTS = 1000;
+
 export class RaplProbe implements EnergyProbe {
   private state: DomainWindow[] | undefined;
   private timer: NodeJS.Timeout | undefined;
   private polling: Promise<void> | undefined;
+  /** When the window began, and the longest time between two reads in it (s). */
+  private beganNs = 0n;
+  private lastReadNs = 0n;
+  private longestReadGapS = 0;
 
   constructor(
     private readonly discovery: RaplDiscovery,
@@ -160,6 +169,9 @@ export class RaplProbe implements EnergyProbe {
     const state = this.state;
     if (!state) return;
     const values = await this.readAll();
+    const now = process.hrtime.bigint();
+    this.longestReadGapS = Math.max(this.longestReadGapS, Number(now - this.lastReadNs) / 1e9);
+    this.lastReadNs = now;
     values.forEach((v, i) => {
       const s = state[i]!;
       if (s.error) return;
@@ -173,7 +185,11 @@ export class RaplProbe implements EnergyProbe {
   }
 
   async begin(): Promise<void> {
+    clearInterval(this.timer); // a window begun again without end() (a failed start elsewhere)
+    this.timer = undefined;
     const values = await this.readAll();
+    this.beganNs = this.lastReadNs = process.hrtime.bigint();
+    this.longestReadGapS = 0;
     this.state = values.map((v) =>
       v instanceof Error ? { last: 0, accumulatedUj: 0, error: v.message } : { last: v, accumulatedUj: 0 },
     );
@@ -193,12 +209,18 @@ export class RaplProbe implements EnergyProbe {
     await this.poll();
     const state = this.state;
     this.state = undefined;
+    const seconds = Number(this.lastReadNs - this.beganNs) / 1e9;
     const figures: ProbeFigure[] = this.discovery.domains.map((d, i) => {
       const s = state[i]!;
       const base = { scope: d.scope, method: 'counter' as const, source: d.source };
-      return s.error
-        ? { ...base, status: 'invalid' as const, joules: null, reason: `read failed during the window: ${s.error}` }
-        : { ...base, status: 'ok' as const, joules: s.accumulatedUj / 1e6 };
+      const invalid = (reason: string): ProbeFigure => ({ ...base, status: 'invalid', joules: null, reason });
+      if (s.error) return invalid(`read failed during the window: ${s.error}`);
+      if (s.accumulatedUj === 0 && seconds >= STUCK_COUNTER_S)
+        return invalid(`the counter did not move in ${seconds.toFixed(3)} s (a powercap interface that reads nothing, as some VMs expose): no figure, never 0 J`);
+      const wrapS = d.maxRangeUj / 1e6 / MAX_PLAUSIBLE_WATTS;
+      if (this.longestReadGapS >= wrapS)
+        return invalid(`reads ${this.longestReadGapS.toFixed(3)} s apart while the counter can wrap every ${wrapS.toFixed(3)} s (range ${d.maxRangeUj} µJ): whole wraps may be missing; poll more often`);
+      return { ...base, status: 'ok', joules: s.accumulatedUj / 1e6 };
     });
     return figures.concat(
       this.discovery.unavailable.map((u) => ({

@@ -5,6 +5,13 @@ export type EnergyScope = 'gpu' | 'cpu-package' | 'dram' | 'estimated-cpu';
 export type EnergyMethod = 'counter' | 'integrated' | 'estimated';
 export type EnergyStatus = 'ok' | 'unavailable' | 'invalid';
 
+/**
+ * Source of the GPU figure when this machine has no GPU to meter (no NVML, none reported, or
+ * GPU metering off). Any other unavailable GPU figure names a GPU the run uses that could not
+ * be metered (a MIG instance, a board with neither counter nor power reading).
+ */
+export const NO_LOCAL_GPU_SOURCE = 'GPU';
+
 export interface EnergyFigure {
   scope: EnergyScope;
   method: EnergyMethod;

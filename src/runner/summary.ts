@@ -4,7 +4,7 @@
 // and printed in reports, because tools disagree on names.
 import type { BackendDescription, RequestRecord, TokenCountSource } from '../backends/types.js';
 import { remoteServerHost } from '../energy/boundary.js';
-import type { EnergyFigure, EnergyWindowResult, IdleBaseline } from '../energy/types.js';
+import { NO_LOCAL_GPU_SOURCE, type EnergyFigure, type EnergyWindowResult, type IdleBaseline } from '../energy/types.js';
 import { describeLoadPlan, type LoadPlan } from '../load/plan.js';
 import { describe, mean, type Distribution } from './stats.js';
 import { pyFixed } from '../results/format.js';
@@ -288,6 +288,15 @@ function summariseEnergy(input: SummaryInput): EnergySummary {
   const rampDown = rampDownSeconds(window, input.lastDispatchNs ?? null);
   const rampWarning = primaryJoules === null ? null : rampDownWarning(rampDown, window?.seconds ?? 0, input.load ?? null);
   const unmeteredGpus = gpu.length === 0 && primary.length > 0 ? unmeteredLocalServerWarning(input.backend, scope) : null;
+  // GPUs this run uses that could not be metered, while the primary figure fell back to the CPU.
+  const unmeteredRunGpus = figures.filter((f) => f.scope === 'gpu' && f.status === 'unavailable' && f.source !== NO_LOCAL_GPU_SOURCE);
+  const fellBack = gpu.length === 0 && primary.length > 0 && unmeteredRunGpus.length > 0
+    ? `GPU energy unavailable for ${unmeteredRunGpus.map((f) => `${f.source} (${f.reason ?? 'no reason given'})`).join(', ')}: ` +
+      `the energy figures are the CPU's (${scope}), not the GPU's`
+    : null;
+  const belowIdle = dyn !== null && dyn < 0
+    ? `GPU energy above idle is negative (${dyn.toFixed(3)} J): the measured phase drew less than the idle baseline; treat gpu_dynamic_energy_wh as noise`
+    : null;
   return {
     status: total === null
       ? (primary.length ? 'invalid' : 'unavailable')
@@ -306,6 +315,8 @@ function summariseEnergy(input: SummaryInput): EnergySummary {
       ...(!coversWorkload && primary.length ? [clientOnlyWarning(scope, serverHost!)] : []),
       ...(rampWarning === null ? [] : [rampWarning]),
       ...(unmeteredGpus === null ? [] : [unmeteredGpus]),
+      ...(fellBack === null ? [] : [fellBack]),
+      ...(belowIdle === null ? [] : [belowIdle]),
     ],
     figures,
     idle_baseline: idle,
