@@ -136,13 +136,18 @@ export function prepareReasoningPrompt(input: PrepareInput): PreparedPrompt {
     case 'enable-thinking': {
       templateKwargs = { ...extraKwargs(params, ['enable_thinking', 'thinking_budget']), enable_thinking: on };
       if (on && params.thinking_budget !== undefined) {
+        // Passed on for templates that read it; Qwen3's own template and vLLM do not.
         templateKwargs.thinking_budget = params.thinking_budget;
-        label = `on (thinking_budget ${params.thinking_budget})`;
+        label = `on (thinking_budget ${params.thinking_budget} passed, not enforced by the Qwen3 template)`;
       }
       break;
     }
     case 'thinking-kwarg':
       templateKwargs = { ...extraKwargs(params, ['thinking']), thinking: on };
+      break;
+    case 'always-reasoning':
+      templateKwargs = extraKwargs(params, []);
+      if (!on) label = 'on (cannot disable)';
       break;
     case 'none':
       templateKwargs = extraKwargs(params, []);

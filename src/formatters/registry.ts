@@ -14,6 +14,7 @@ export type ReasoningFormatName =
   | 'enable-thinking'
   | 'reasoning-effort'
   | 'thinking-kwarg'
+  | 'always-reasoning'
   | 'none';
 
 /** One line per format: how "on" and "off" are expressed (also used by --help texts). */
@@ -27,6 +28,7 @@ export const REASONING_FORMATS: Readonly<Record<ReasoningFormatName, string>> = 
   'enable-thinking': 'chat-template kwarg enable_thinking true/false, optional thinking_budget (Qwen3)',
   'reasoning-effort': 'reasoning_effort low|medium|high as template kwarg and request field; off = low effort (cannot disable)',
   'thinking-kwarg': 'chat-template kwarg thinking true/false (Granite 3.2/3.3)',
+  'always-reasoning': 'reasons on every prompt, with no switch (Phi-4-reasoning family): the prompt is sent as is; off is labelled "on (cannot disable)"',
   none: 'no reasoning control: the prompt is sent as is (user params still passed as template kwargs)',
 };
 
@@ -55,10 +57,12 @@ export const REASONING_REGISTRY: readonly RegistryEntry[] = [
   { family: 'DeepSeek-R1', pattern: new RegExp(`${ORG}DeepSeek-R1`, 'i'), format: 'think-prefix' },
   { family: 'QwQ', pattern: new RegExp(`${ORG}QwQ-`, 'i'), format: 'think-prefix' },
   { family: 'Qwen3', pattern: new RegExp(`${ORG}Qwen3-`, 'i'), format: 'enable-thinking' },
-  { family: 'Qwen3 Thinking-2507', pattern: new RegExp(`${ORG}Qwen3-.+-Thinking-2507`, 'i'), format: 'think-prefix', specificity: 2 },
+  // Thinking-only Qwen3 variants (Thinking-2507, Qwen3-Next/VL -Thinking): the template opens <think> and reads no switch.
+  { family: 'Qwen3 Thinking', pattern: new RegExp(`${ORG}Qwen3-.+-Thinking(?:-2507)?(?:$|[-_.])`, 'i'), format: 'think-prefix', specificity: 2 },
   { family: 'Qwen3 Instruct-2507', pattern: new RegExp(`${ORG}Qwen3-.+-Instruct-2507`, 'i'), format: 'none', specificity: 2 },
   { family: 'EXAONE 4.0', pattern: new RegExp(`${ORG}EXAONE-4\\.0`, 'i'), format: 'enable-thinking' },
   { family: 'Granite 3.2/3.3', pattern: new RegExp(`${ORG}granite-3\\.[23]-\\d+b-instruct`, 'i'), format: 'thinking-kwarg' },
+  { family: 'Phi-4-reasoning', pattern: new RegExp(`${ORG}Phi-4-(?:mini-)?(?:flash-)?reasoning`, 'i'), format: 'always-reasoning' },
 ];
 
 export interface ResolvedFormat {

@@ -18,7 +18,7 @@ import {
   appendMasterRow, assertAppendable, buildFailedRow, buildMasterRow, ResultsFileError, type RunIdentity,
 } from '../results/master-csv.js';
 import { buildRunReport, RecordsWriter, writeRunCsv, writeRunReport, writeTelemetry } from '../results/run-files.js';
-import { formatReasoningPrompts } from './reasoning.js';
+import { adaptForHttp, formatReasoningPrompts } from './reasoning.js';
 import { runBenchmark, type MeasurementProbes, type ProgressEvent, type RunResult } from './runner.js';
 import type { EmissionsFigure } from './summary.js';
 import { makeDirectory } from '../util/make-directory.js';
@@ -247,7 +247,8 @@ export async function runConfigured(config: BenchmarkConfig, deps: PipelineDeps,
     // Params alone imply reasoning on, unless they switch it off themselves (enable_thinking: false).
     const reasoningValue = meta.reasoningState || config.scenario.reasoning;
     if ((reasoningValue !== null && reasoningValue !== '') || params) {
-      const formatted = formatReasoningPrompts(prompts, model, reasoningValue ?? params?.enable_thinking ?? true, params);
+      const asFormatted = formatReasoningPrompts(prompts, model, reasoningValue ?? params?.enable_thinking ?? true, params);
+      const formatted = backendKind(config) === 'openai' ? adaptForHttp(asFormatted, config.backend.api) : asFormatted;
       prompts = formatted.prompts;
       settings.reasoning = formatted.reasoning;
       reasoningFormat = formatted.format;

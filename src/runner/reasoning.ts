@@ -46,3 +46,26 @@ export function formatReasoningPrompts(
     assistantPrefix: probe.assistantPrefix ?? null,
   };
 }
+
+/** Formats whose settings reach the model only through a chat template. */
+const TEMPLATE_ONLY_FREE: ReadonlySet<string> = new Set(['none', 'always-reasoning']);
+
+/**
+ * The formatted run as the OpenAI-compatible backend can send it: the server applies its own
+ * chat template. The completions API has none, so a format that needs one is refused (the run
+ * would carry a reasoning label nothing applied). A think-prefix model's "off" exists only as
+ * an assistant prefix, and these servers' templates open `<think>` themselves (DeepSeek-R1's
+ * drops assistant text up to `</think>`): the run is labelled as reasoning, not "off".
+ */
+export function adaptForHttp(f: FormattedPrompts, api: 'chat' | 'completions'): FormattedPrompts {
+  if (api === 'completions' && (!TEMPLATE_ONLY_FREE.has(f.format) || Object.keys(f.reasoning.params).length > 0)) {
+    throw new Error(
+      `reasoning "${f.label}" (format ${f.format}) cannot be applied with backend.api completions: that API sends the raw ` +
+        'prompt with no chat template to carry it; use backend.api chat, or leave the reasoning state unset',
+    );
+  }
+  if (f.format === 'think-prefix' && !f.reasoning.enabled) {
+    return { ...f, label: "on (cannot disable over HTTP: the server's chat template opens <think>)" };
+  }
+  return f;
+}

@@ -16,6 +16,13 @@ export class ThinkMarkerScanner {
   private consumed = 0;
   /** End of the text seen so far, long enough to hold all but the last character of a split marker. */
   private tail = '';
+  /** The text's start with leading whitespace dropped, up to the length of `<think>`. */
+  private head = '';
+
+  /** The text opened with `<think>`: what follows is thinking until the end marker, however long. */
+  get thinkingOpened(): boolean {
+    return this.head === START_OF_THINKING;
+  }
 
   /** The marker has been seen complete. */
   get markerSeen(): boolean {
@@ -24,6 +31,7 @@ export class ThinkMarkerScanner {
 
   /** Feed the next delta, in order: 'thinking' until the marker and any whitespace after it, then 'answer'. */
   classify(delta: string): DeltaRole {
+    if (this.head.length < START_OF_THINKING.length) this.head = (this.head + delta).trimStart().slice(0, START_OF_THINKING.length);
     if (this.answerStarted) return 'answer';
     let after = delta;
     if (this.markerEnd < 0) {
@@ -45,12 +53,13 @@ export class ThinkMarkerScanner {
   }
 
   /**
-   * The thinking part of `text` (the concatenation of every delta fed): before the marker, an
-   * opening `<think>` tag removed; undefined when the marker never came.
+   * The thinking part of `text` (the concatenation of every delta fed): before the marker (all
+   * of it when the text opened `<think>` and never closed it), the opening tag removed;
+   * undefined when there was no thinking.
    */
   thinkingText(text: string): string | undefined {
-    if (this.markerEnd < 0) return undefined;
-    const thinking = text.slice(0, this.markerEnd - END_OF_THINKING.length);
+    if (this.markerEnd < 0 && !this.thinkingOpened) return undefined;
+    const thinking = this.markerEnd < 0 ? text : text.slice(0, this.markerEnd - END_OF_THINKING.length);
     const open = thinking.trimStart();
     return open.startsWith(START_OF_THINKING) ? open.slice(START_OF_THINKING.length) : thinking;
   }

@@ -177,6 +177,18 @@ const FAMILIES: Array<{
     on: (p) => expect(p.templateKwargs).toEqual({ thinking: true }),
     off: (p) => expect(p.templateKwargs).toEqual({ thinking: false }),
   },
+  {
+    // No switch: the same prompt either way, and an "off" run says it could not be.
+    id: 'microsoft/Phi-4-reasoning-plus',
+    on: (p) => {
+      expect(p.templateKwargs).toEqual({});
+      expect(p.label).toBe('on');
+    },
+    off: (p) => {
+      expect(p.messages).toEqual([{ role: 'user', content: 'Q' }]);
+      expect(p.label).toBe('on (cannot disable)');
+    },
+  },
 ];
 
 describe('prepareReasoningPrompt: every family, on and off, typed and string inputs', () => {
@@ -219,7 +231,7 @@ describe('prepareReasoningPrompt: every family, on and off, typed and string inp
   it('enable-thinking passes thinking_budget when on and rejects contradictions', () => {
     const p = prepareReasoningPrompt({ modelId: 'Qwen/Qwen3-8B', reasoning: 'on', params: { thinking_budget: '256' }, prompt: 'Q' });
     expect(p.templateKwargs).toEqual({ enable_thinking: true, thinking_budget: 256 });
-    expect(p.label).toBe('on (thinking_budget 256)');
+    expect(p.label).toBe('on (thinking_budget 256 passed, not enforced by the Qwen3 template)');
     const off = prepareReasoningPrompt({ modelId: 'Qwen/Qwen3-8B', reasoning: 'off', params: { thinking_budget: 256 }, prompt: 'Q' });
     expect(off.templateKwargs).toEqual({ enable_thinking: false });
     expect(() => prepareReasoningPrompt({ modelId: 'Qwen/Qwen3-8B', reasoning: true, params: { enable_thinking: 'false' }, prompt: 'Q' })).toThrow(

@@ -45,6 +45,10 @@ export function buildRequestBody(
   if (settings.stopIds && settings.stopIds.length > 0) body['stop_token_ids'] = settings.stopIds;
 
   const params = settings.reasoning?.params ?? {};
+  if (opts.api === 'completions' && Object.keys(params).length > 0) {
+    // Nothing would carry them (no chat template): the run would be labelled with a state it never had.
+    throw new TypeError(`reasoning parameters (${Object.keys(params).join(', ')}) cannot be sent with the completions API, which has no chat template; use the chat API`);
+  }
   if (opts.api === 'chat' && Object.keys(params).length > 0) {
     const templateKwargs: Record<string, unknown> = {};
     for (const [key, value] of Object.entries(params)) {

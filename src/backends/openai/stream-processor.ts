@@ -130,9 +130,13 @@ export class OpenAIStreamProcessor {
     this.think = options.thinkMarker ? new ThinkMarkerScanner() : null;
   }
 
-  /** Thinking came as content and its end marker was seen (else content chunks are the answer). */
+  /**
+   * Thinking came as content: its end marker was seen, or the content opened `<think>` and was
+   * cut off before closing it (max_tokens mid-thought: no answer at all). Else content chunks
+   * are the answer.
+   */
   private get thoughtInContent(): boolean {
-    return this.think !== null && this.think.markerSeen && this.reasoningParts.length === 0;
+    return this.think !== null && (this.think.markerSeen || this.think.thinkingOpened) && this.reasoningParts.length === 0;
   }
 
   /** Content-bearing chunks received so far. */
