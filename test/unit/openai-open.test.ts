@@ -89,8 +89,12 @@ describe('buildRequestBody', () => {
       priority: 2,
     });
   });
-  it('completions API sends the prompt (or its token ids) and no chat-template kwargs', () => {
-    const s = { ...settings, reasoning: { enabled: false, params: { enable_thinking: false } } };
+  it('completions API sends the prompt (or its token ids); reasoning parameters, which it cannot carry, are refused', () => {
+    const withReasoning = { ...settings, reasoning: { enabled: false, params: { enable_thinking: false } } };
+    expect(() => buildRequestBody({ index: 0, text: 'p' }, withReasoning, { api: 'completions', model: 'm', continuousUsage: false })).toThrow(
+      /reasoning parameters \(enable_thinking\) cannot be sent with the completions API/,
+    );
+    const s = { ...settings, reasoning: { enabled: false, params: {} } };
     const a = buildRequestBody({ index: 0, text: 'p' }, s, { api: 'completions', model: 'm', continuousUsage: false });
     expect(a['prompt']).toBe('p');
     expect(a['chat_template_kwargs']).toBeUndefined();
