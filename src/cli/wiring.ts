@@ -12,7 +12,7 @@ import type { EnergyMonitor } from '../energy/types.js';
 import type { BackendContext, PipelineDeps, Tokenizer } from '../runner/pipeline.js';
 import type { EmissionsFigure } from '../runner/summary.js';
 import type { MeasurementProbes } from '../runner/runner.js';
-import type { ServerMetricsSnapshot } from '../backends/openai/index.js';
+import type { ServerMetricsDelta, ServerMetricsSnapshot } from '../backends/openai/index.js';
 import { CliError, EXIT } from './errors.js';
 
 async function optionalImport<T>(load: () => Promise<T>, what: string): Promise<T> {
@@ -109,6 +109,11 @@ export async function probes(config: BenchmarkConfig, backend: Backend): Promise
     serverMetrics: {
       snapshot: () => client.scrapeMetrics(),
       diff: (before, after) => m.diffServerMetrics(before as ServerMetricsSnapshot, after as ServerMetricsSnapshot),
+      // vLLM's e2e histogram counts every finished request (of the run's model).
+      countedRequests: (delta) => {
+        const d = delta as ServerMetricsDelta;
+        return d.unavailable === null ? (d.summary.e2e?.count ?? null) : null;
+      },
     },
   };
 }

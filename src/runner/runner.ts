@@ -32,8 +32,14 @@ export interface MeasurementProbes {
   serverMetrics?: {
     snapshot(): Promise<unknown | null>;
     diff(before: unknown, after: unknown): unknown;
+    /** Requests the server counted as finished in a diff (null: it cannot say). */
+    countedRequests?(delta: unknown): number | null;
   };
 }
+
+/** After-run scrapes while the server's count lags the client's (vLLM records a request's stats just after its last bytes go out). */
+const METRICS_SCRAPES = 5;
+const METRICS_RESCRAPE_MS = 100;
 
 export interface RunnerOptions {
   backend: Backend;
@@ -91,6 +97,38 @@ export interface RunResult {
 /** Thrown when a run cannot start (no prompts, backend failed to open). */
 export class RunSetupError extends Error {
   override name = 'RunSetupError';
+}
+
+/**
+ * The server's own figures for the measured phase, checked against the client's count: scraped
+ * again (up to METRICS_SCRAPES times) while the server has counted fewer finished requests
+ * than the client saw complete, and a warning when the counts still disagree — fewer (stats
+ * not recorded yet) or more (other clients share the server: its histograms include them).
+ */
+async function scrapeServerWindow(
+  metrics: NonNullable<MeasurementProbes['serverMetrics']>,
+  before: unknown,
+  measured: readonly RequestRecord[],
+  probe: <T>(what: string, f: () => Promise<T>) => Promise<T | null>,
+  warnings: string[],
+): Promise<unknown | null> {
+  const completed = measured.filter((r) => r.success).length;
+  let delta: unknown | null = null;
+  let counted: number | null = null;
+  for (let scrape = 1; scrape <= METRICS_SCRAPES; scrape++) {
+    const after = await probe('server metrics scrape', () => metrics.snapshot());
+    if (after === null) return delta;
+    delta = metrics.diff(before, after);
+    counted = metrics.countedRequests?.(delta) ?? null;
+    if (counted === null || counted >= completed) break;
+    if (scrape < METRICS_SCRAPES) await new Promise((r) => setTimeout(r, METRICS_RESCRAPE_MS));
+  }
+  if (counted !== null && counted < completed) {
+    warnings.push(`server metrics counted ${counted} finished requests where the client saw ${completed} complete (after ${METRICS_SCRAPES} scrapes ${METRICS_RESCRAPE_MS} ms apart): the server's figures miss some of the run`);
+  } else if (counted !== null && counted > measured.length) {
+    warnings.push(`server metrics counted ${counted} finished requests while this run sent ${measured.length}: other clients share the server, and its figures include their requests`);
+  }
+  return delta;
 }
 
 /**
@@ -357,8 +395,7 @@ export async function runBenchmark(opts: RunnerOptions): Promise<RunResult> {
         }
       }
       if (metricsProbe && metricsBefore !== null && !interrupted()) {
-        const after = await probe('server metrics scrape', () => metricsProbe.snapshot());
-        if (after !== null) serverMetrics = metricsProbe.diff(metricsBefore, after);
+        serverMetrics = await scrapeServerWindow(metricsProbe, metricsBefore, measured, probe, warnings);
       }
       // The baseline again, now that the device is warm (how far idle power drifted); after
       // the server scrape, so idle time stays out of its histograms' window.

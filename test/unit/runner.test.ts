@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { PromptInput, RequestRecord } from '../../src/backends/types.js';
 import type { EnergyMonitor, EnergyWindowResult } from '../../src/energy/types.js';
 import type { LoadPlan } from '../../src/load/plan.js';
@@ -334,4 +334,40 @@ it('labels the ramp-down inside the energy window: its length, and a warning whe
   expect(sequential.r.summary.energy.ramp_down_seconds!).toBeGreaterThan(0.07);
   expect(sequential.r.summary.energy.warnings).toEqual([]);
   expect(sequential.r.warnings).toEqual([]);
+});
+
+describe('server metrics against the client count', () => {
+  /** A probe whose server counts `counts[i]` finished requests at the i-th after-run scrape. */
+  function countingProbe(counts: number[]) {
+    let scrapes = 0;
+    return {
+      scrapes: () => scrapes,
+      probes: {
+        serverMetrics: {
+          snapshot: async () => ({ scrape: scrapes++ }),
+          diff: (_before: unknown, after: unknown) => ({ counted: counts[Math.min(counts.length - 1, (after as { scrape: number }).scrape - 1)]! }),
+          countedRequests: (d: unknown) => (d as { counted: number }).counted,
+        },
+      },
+    };
+  }
+
+  it('scrapes again while the server has counted fewer finished requests than the client saw, and keeps the matching window', async () => {
+    const p = countingProbe([2, 3, 4]);
+    const r = await runBenchmark({ backend: scriptedBackend(), prompts: promptsOf(4), settings, probes: p.probes });
+    expect(p.scrapes()).toBe(4); // before, then three after-run scrapes until 4 of 4
+    expect(r.serverMetrics).toEqual({ counted: 4 });
+    expect(r.warnings.join('\n')).not.toMatch(/server metrics counted/);
+  });
+
+  it('warns when the counts never meet, and when the server counted other clients too', async () => {
+    const lagging = countingProbe([1]);
+    const r = await runBenchmark({ backend: scriptedBackend(), prompts: promptsOf(3), settings, probes: lagging.probes });
+    expect(lagging.scrapes()).toBe(6); // before + 5 after
+    expect(r.warnings.join('\n')).toMatch(/server metrics counted 1 finished requests where the client saw 3 complete \(after 5 scrapes/);
+    const shared = countingProbe([10]);
+    const s = await runBenchmark({ backend: scriptedBackend(), prompts: promptsOf(3), settings, probes: shared.probes });
+    expect(shared.scrapes()).toBe(2);
+    expect(s.warnings.join('\n')).toMatch(/counted 10 finished requests while this run sent 3: other clients share the server/);
+  });
 });
