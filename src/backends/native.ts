@@ -3,7 +3,7 @@
 // process.hrtime.bigint() and so join the energy timeline directly.
 import { loadModel, type GenerateOptions, type GenerationResult, type NativeModel } from '../engine/index.js';
 import { StreamDecoder } from '../text/detokenizer.js';
-import { ThinkMarkerScanner } from '../text/think-marker.js';
+import { ThinkMarkerScanner, type ThinkMarkers } from '../text/think-marker.js';
 import type {
   Backend,
   BackendDescription,
@@ -97,8 +97,12 @@ function failedRecord(index: number, startNs: bigint, error: string, extra: Part
  * Without a marker (or without a decoder) TTFO stays unknown (null), never guessed.
  */
 export class AnswerStartTracker {
-  private readonly scanner = new ThinkMarkerScanner();
+  private readonly scanner: ThinkMarkerScanner;
   private answerToken = -1;
+
+  constructor(markers?: ThinkMarkers) {
+    this.scanner = new ThinkMarkerScanner(markers);
+  }
 
   observe(delta: string, tokenIndex: number): void {
     if (this.answerToken < 0 && this.scanner.classify(delta) === 'answer') this.answerToken = tokenIndex;
@@ -198,7 +202,7 @@ export function createNativeBackend(opts: NativeBackendOptions): Backend {
         : undefined;
       let text = '';
       // Reasoning runs: the answer starts after the end-of-thinking marker (TTFO, reasoning text).
-      const answerAfter = settings.reasoning?.enabled ? new AnswerStartTracker() : undefined;
+      const answerAfter = settings.reasoning?.enabled ? new AnswerStartTracker(settings.reasoning.thinkMarkers) : undefined;
       let stoppedByString = false;
       let tokensUsed = 0; // tokens up to and including the one that completed a stop string
 

@@ -1,12 +1,18 @@
 // The one interface every backend implements (native libtorch engine, OpenAI-compatible HTTP
 // client, scripted test backends). The runner owns the load plan, energy windows and results;
 // a backend only turns one prompt into one RequestRecord.
+import type { ThinkMarkers } from '../text/think-marker.js';
 
 /** Reasoning switch as resolved by the formatter registry ("Off" always means off). */
 export interface ReasoningSettings {
   enabled: boolean;
   /** e.g. { reasoning_effort: 'high' } or { enable_thinking: true, thinking_budget: 512 } */
   params: Record<string, unknown>;
+  /**
+   * How the model's thinking opens and ends when it arrives as text (no reasoning parser on the
+   * server, or the native engine's tokens): `<think>`…`</think>` when absent.
+   */
+  thinkMarkers?: ThinkMarkers;
 }
 
 /** One prompt of the dataset, as the runner hands it over. */

@@ -14,6 +14,7 @@ import {
   type ReasoningState,
 } from './reasoning-state.js';
 import { resolveReasoningFormat, type ReasoningFormatName } from './registry.js';
+import { THINK_TAGS, type ThinkMarkers } from '../text/think-marker.js';
 
 export interface PrepareInput {
   modelId: string;
@@ -41,7 +42,18 @@ export interface PreparedPrompt {
   label: string;
   format: ReasoningFormatName;
   enabled: boolean;
+  /** How this format's thinking reads when it arrives as text (for TTFO). */
+  thinkMarkers: ThinkMarkers;
 }
+
+/**
+ * Granite 3.2/3.3 think in prose: "Here is my thought process:" … "Here is my response:" (its
+ * template's instructions; vLLM's granite reasoning parser accepts "Here's" too).
+ */
+export const GRANITE_THINK_MARKERS: ThinkMarkers = {
+  open: 'Here is my thought process:',
+  close: ['Here is my response:', "Here's my response:"],
+};
 
 export const THINK_OPEN = '<think>\n';
 export const EMPTY_THINK_BLOCK = '<think>\n\n</think>\n\n';
@@ -155,7 +167,8 @@ export function prepareReasoningPrompt(input: PrepareInput): PreparedPrompt {
       break;
   }
   if (Object.keys(templateKwargs).length > 0) requestFields.chat_template_kwargs = { ...templateKwargs };
-  const prepared: PreparedPrompt = { messages, templateKwargs, requestFields, label, format, enabled: on };
+  const thinkMarkers = format === 'thinking-kwarg' ? GRANITE_THINK_MARKERS : THINK_TAGS;
+  const prepared: PreparedPrompt = { messages, templateKwargs, requestFields, label, format, enabled: on, thinkMarkers };
   if (assistantPrefix !== undefined) prepared.assistantPrefix = assistantPrefix;
   return prepared;
 }

@@ -7,21 +7,54 @@
 export const END_OF_THINKING = '</think>';
 const START_OF_THINKING = '<think>';
 
+/** How a format's thinking opens and ends when it arrives as text. */
+export interface ThinkMarkers {
+  open: string;
+  /** Any of these ends the thinking (models vary their phrasing). */
+  close: readonly string[];
+}
+
+export const THINK_TAGS: ThinkMarkers = { open: START_OF_THINKING, close: [END_OF_THINKING] };
+
 export type DeltaRole = 'thinking' | 'answer';
 
 export class ThinkMarkerScanner {
+  private readonly open: string;
+  private readonly close: readonly string[];
+  /** Longest close marker: the tail kept between deltas must hold all but its last character. */
+  private readonly closeLength: number;
+
+  constructor(markers: ThinkMarkers = THINK_TAGS) {
+    if (markers.close.length === 0 || markers.close.some((m) => m.length === 0)) throw new TypeError('ThinkMarkerScanner: close markers must be non-empty');
+    this.open = markers.open;
+    this.close = markers.close;
+    this.closeLength = Math.max(...markers.close.map((m) => m.length));
+  }
+
   private markerEnd = -1;
   private answerStarted = false;
   /** Characters consumed before the current delta (to place the marker in the whole text). */
   private consumed = 0;
   /** End of the text seen so far, long enough to hold all but the last character of a split marker. */
   private tail = '';
-  /** The text's start with leading whitespace dropped, up to the length of `<think>`. */
+  /** The text's start with leading whitespace dropped, up to the length of the open marker. */
   private head = '';
+  /** Length of the close marker that was found. */
+  private closeFound = 0;
 
-  /** The text opened with `<think>`: what follows is thinking until the end marker, however long. */
+  /** The text opened with the open marker: what follows is thinking until a close marker, however long. */
   get thinkingOpened(): boolean {
-    return this.head === START_OF_THINKING;
+    return this.head === this.open;
+  }
+
+  /** Earliest close marker in `window`: its index and length, or null. */
+  private findClose(window: string): { at: number; length: number } | null {
+    let best: { at: number; length: number } | null = null;
+    for (const m of this.close) {
+      const at = window.indexOf(m);
+      if (at >= 0 && (best === null || at < best.at)) best = { at, length: m.length };
+    }
+    return best;
   }
 
   /** The marker has been seen complete. */
@@ -31,20 +64,21 @@ export class ThinkMarkerScanner {
 
   /** Feed the next delta, in order: 'thinking' until the marker and any whitespace after it, then 'answer'. */
   classify(delta: string): DeltaRole {
-    if (this.head.length < START_OF_THINKING.length) this.head = (this.head + delta).trimStart().slice(0, START_OF_THINKING.length);
+    if (this.head.length < this.open.length) this.head = (this.head + delta).trimStart().slice(0, this.open.length);
     if (this.answerStarted) return 'answer';
     let after = delta;
     if (this.markerEnd < 0) {
       const window = this.tail + delta;
-      const at = window.indexOf(END_OF_THINKING);
-      if (at < 0) {
+      const found = this.findClose(window);
+      if (found === null) {
         this.consumed += delta.length;
-        this.tail = window.slice(-(END_OF_THINKING.length - 1));
+        this.tail = window.slice(-(this.closeLength - 1));
         return 'thinking';
       }
-      this.markerEnd = this.consumed - this.tail.length + at + END_OF_THINKING.length;
+      this.markerEnd = this.consumed - this.tail.length + found.at + found.length;
+      this.closeFound = found.length;
       this.tail = '';
-      after = window.slice(at + END_OF_THINKING.length);
+      after = window.slice(found.at + found.length);
     }
     this.consumed += delta.length;
     if (after.trim() === '') return 'thinking';
@@ -59,8 +93,8 @@ export class ThinkMarkerScanner {
    */
   thinkingText(text: string): string | undefined {
     if (this.markerEnd < 0 && !this.thinkingOpened) return undefined;
-    const thinking = this.markerEnd < 0 ? text : text.slice(0, this.markerEnd - END_OF_THINKING.length);
+    const thinking = this.markerEnd < 0 ? text : text.slice(0, this.markerEnd - this.closeFound);
     const open = thinking.trimStart();
-    return open.startsWith(START_OF_THINKING) ? open.slice(START_OF_THINKING.length) : thinking;
+    return open.startsWith(this.open) ? open.slice(this.open.length) : thinking;
   }
 }

@@ -119,3 +119,26 @@ describe('Qwen3 thinking_budget', () => {
     expect(budget.reasoningLabel).not.toMatch(/^on \(thinking_budget \d+\)$/);
   });
 });
+
+describe('Granite 3.2 thinking streamed as content (no granite reasoning parser)', () => {
+  // Granite 3.2 with thinking=true writes "Here is my thought process:" … "Here is my response:"
+  // (its template's system text; vLLM's GraniteReasoningParser splits on the same phrases).
+  it('TTFO is taken at the response, not on the first thought chunk', () => {
+    const chunk = (content: string, finish: string | null = null) =>
+      `data: ${JSON.stringify({ object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content }, finish_reason: finish }] })}\n\n`;
+    const { reasoning } = formatReasoningPrompts([{ index: 0, text: 'x' }], 'ibm-granite/granite-3.2-8b-instruct', 'On');
+    const proc = new OpenAIStreamProcessor({ thinkMarker: true, ...(reasoning.thinkMarkers ? { thinkMarkers: reasoning.thinkMarkers } : {}) });
+    const reads: [string, number][] = [
+      [chunk('Here is my thought process:\n'), 5],
+      [chunk('The sea gets minerals from rivers.\n\nHere is my resp'), 8],
+      [chunk('onse:\n'), 20],
+      [chunk('Rivers carry salts.', 'stop'), 22],
+      ['data: [DONE]\n\n', 23],
+    ];
+    for (const [text, msAt] of reads) proc.feed(text, BigInt(msAt) * 1_000_000n);
+    const rec = buildRecord(proc, { index: 0, enqueueNs: 0n, startNs: 0n, endNs: 23_000_000n, httpStatus: 200 });
+    expect(rec.ttftMs).toBe(5);
+    expect(rec.ttfoMs).toBe(22); // the first visible text after the (split) response marker
+    expect(proc.reasoningText.trim()).toBe('The sea gets minerals from rivers.');
+  });
+});

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 
 import { AnswerStartTracker } from '../../src/backends/native.js';
 import type { GenerationResult } from '../../src/engine/index.js';
+import { GRANITE_THINK_MARKERS } from '../../src/formatters/prepare.js';
 
 function feed(deltas: string[]): AnswerStartTracker {
   const tracker = new AnswerStartTracker();
@@ -19,6 +20,13 @@ describe('AnswerStartTracker (TTFO of native reasoning runs)', () => {
     const t = feed(['<think>', 'hmm', '</', 'think>', '\n\n', 'The', ' answer']);
     expect(t.ttfoMs(result(7))).toBe(7); // token 5 stamped at 7 ms
     expect(t.reasoningText('<think>hmm</think>\n\nThe answer')).toBe('hmm');
+  });
+
+  it("a format's own markers, any of its close phrasings, split across tokens (Granite: \"Here's my response:\")", () => {
+    const t = new AnswerStartTracker(GRANITE_THINK_MARKERS);
+    ['Here is my thought process:', ' salt', " Here's my res", 'ponse:', ' ', 'Rivers'].forEach((d, i) => t.observe(d, i));
+    expect(t.ttfoMs(result(6))).toBe(7); // token 5 stamped at 7 ms
+    expect(t.reasoningText("Here is my thought process: salt Here's my response: Rivers")?.trim()).toBe('salt');
   });
 
   it('handles a marker and answer text arriving in one token', () => {

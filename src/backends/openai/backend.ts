@@ -216,7 +216,7 @@ export function createOpenAIBackend(opts: OpenAIBackendOptions): OpenAIBackend {
         body: JSON.stringify(body),
         timeoutMs,
         ...(signal ? { signal } : {}),
-        ...(settings.reasoning?.enabled ? { thinkMarker: true } : {}),
+        ...(settings.reasoning?.enabled ? { thinkMarker: true, ...(settings.reasoning.thinkMarkers ? { thinkMarkers: settings.reasoning.thinkMarkers } : {}) } : {}),
       },
       enqueueNs,
     );

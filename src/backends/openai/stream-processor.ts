@@ -4,7 +4,7 @@
 // any parsing) and passes the stamp with the bytes. Never throws on server input.
 
 import { SseParser, type SseEvent } from '../../sse/index.js';
-import { ThinkMarkerScanner } from '../../text/think-marker.js';
+import { THINK_TAGS, ThinkMarkerScanner, type ThinkMarkers } from '../../text/think-marker.js';
 import { clearKeepingCapacity } from '../../util/clear-array.js';
 
 /** One content-bearing chunk. */
@@ -84,6 +84,8 @@ export interface StreamProcessorOptions {
    * arrives as `content` ending with `</think>`, and the answer (TTFO) starts after it.
    */
   thinkMarker?: boolean;
+  /** The format's markers when they are not `<think>`…`</think>` (Granite's phrases). */
+  thinkMarkers?: ThinkMarkers;
 }
 
 export class OpenAIStreamProcessor {
@@ -127,7 +129,7 @@ export class OpenAIStreamProcessor {
   private thinkTokenSum = 0;
 
   constructor(options: StreamProcessorOptions = {}) {
-    this.think = options.thinkMarker ? new ThinkMarkerScanner() : null;
+    this.think = options.thinkMarker ? new ThinkMarkerScanner(options.thinkMarkers ?? THINK_TAGS) : null;
   }
 
   /**

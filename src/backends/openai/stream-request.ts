@@ -16,6 +16,7 @@ import type { ConnectionUser, ConnectionWaiter, H1Connection, H1Pool, Lingerer }
 import { ResponseParser, type ResponseEvent, type ResponseHead } from './h1/response-parser.js';
 import { describeNetError, httpErrorMessage } from './http-client.js';
 import { OpenAIStreamProcessor } from './stream-processor.js';
+import type { ThinkMarkers } from '../../text/think-marker.js';
 
 export interface StreamRequestArgs {
   pool: H1Pool;
@@ -27,8 +28,9 @@ export interface StreamRequestArgs {
   /** 0 = none */
   timeoutMs: number;
   signal?: AbortSignal;
-  /** The request asked for reasoning (see StreamProcessorOptions.thinkMarker). */
+  /** The request asked for reasoning (see StreamProcessorOptions.thinkMarker), and how its thinking reads as text. */
   thinkMarker?: boolean;
+  thinkMarkers?: ThinkMarkers;
 }
 
 export interface StreamResult {
@@ -161,6 +163,7 @@ class StreamExchange implements ConnectionUser, ConnectionWaiter, Lingerer {
   private readonly timeoutMs: number;
   private readonly signal: AbortSignal | undefined;
   private readonly thinkMarker: boolean;
+  private readonly thinkMarkers: ThinkMarkers | undefined;
 
   constructor(
     args: StreamRequestArgs,
@@ -171,6 +174,7 @@ class StreamExchange implements ConnectionUser, ConnectionWaiter, Lingerer {
     this.timeoutMs = args.timeoutMs;
     this.signal = args.signal;
     this.thinkMarker = args.thinkMarker === true;
+    this.thinkMarkers = args.thinkMarkers;
   }
 
   start(args: StreamRequestArgs): void {
@@ -361,7 +365,7 @@ class StreamExchange implements ConnectionUser, ConnectionWaiter, Lingerer {
     // Only an error response keeps its head (for the message): a stream's headers would live
     // as long as the request, and at 1,024 streams be copied by every scavenge.
     if (isEventStream(h)) {
-      this.proc = new OpenAIStreamProcessor({ thinkMarker: this.thinkMarker });
+      this.proc = new OpenAIStreamProcessor({ thinkMarker: this.thinkMarker, ...(this.thinkMarkers ? { thinkMarkers: this.thinkMarkers } : {}) });
     } else {
       this.head = h;
       this.errorBody = [];
