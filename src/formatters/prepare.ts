@@ -14,7 +14,7 @@ import {
   type ReasoningState,
 } from './reasoning-state.js';
 import { resolveReasoningFormat, type ReasoningFormatName } from './registry.js';
-import { THINK_TAGS, type ThinkMarkers } from '../text/think-marker.js';
+import type { ThinkMarkers } from '../text/think-marker.js';
 
 export interface PrepareInput {
   modelId: string;
@@ -42,8 +42,8 @@ export interface PreparedPrompt {
   label: string;
   format: ReasoningFormatName;
   enabled: boolean;
-  /** How this format's thinking reads when it arrives as text (for TTFO). */
-  thinkMarkers: ThinkMarkers;
+  /** How this format's thinking reads when it arrives as text (for TTFO), when not `<think>`…`</think>`. */
+  thinkMarkers?: ThinkMarkers;
 }
 
 /**
@@ -167,8 +167,8 @@ export function prepareReasoningPrompt(input: PrepareInput): PreparedPrompt {
       break;
   }
   if (Object.keys(templateKwargs).length > 0) requestFields.chat_template_kwargs = { ...templateKwargs };
-  const thinkMarkers = format === 'thinking-kwarg' ? GRANITE_THINK_MARKERS : THINK_TAGS;
-  const prepared: PreparedPrompt = { messages, templateKwargs, requestFields, label, format, enabled: on, thinkMarkers };
+  const prepared: PreparedPrompt = { messages, templateKwargs, requestFields, label, format, enabled: on };
+  if (format === 'thinking-kwarg') prepared.thinkMarkers = GRANITE_THINK_MARKERS;
   if (assistantPrefix !== undefined) prepared.assistantPrefix = assistantPrefix;
   return prepared;
 }

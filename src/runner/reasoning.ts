@@ -40,7 +40,7 @@ export function formatReasoningPrompts(
   });
   return {
     prompts: out,
-    reasoning: { enabled: probe.enabled, params: reasoningParams(probe), thinkMarkers: probe.thinkMarkers },
+    reasoning: { enabled: probe.enabled, params: reasoningParams(probe), ...(probe.thinkMarkers ? { thinkMarkers: probe.thinkMarkers } : {}) },
     format: probe.format,
     label: probe.label,
     assistantPrefix: probe.assistantPrefix ?? null,
