@@ -60,6 +60,8 @@ export function formatSummary(title: string, s: RunSummary, errorMessage = ''): 
       `${num(s.throughput_tokens_per_second, 2)} tok/s total, ${num(s.output_tokens_per_second, 2)} output tok/s, ${num(s.requests_per_second, 3)} req/s`,
     distLine('TTFT', s.ttft_ms), distLine('TTFO', s.ttfo_ms), distLine('TPOT', s.tpot_ms), distLine('ITL', s.itl_ms), distLine('E2E', s.e2e_ms),
   );
+  // Client-side waiting for a load slot or past a scheduled arrival: outside every timing above.
+  if ((s.queue_ms?.max ?? 0) > 1) lines.push(distLine('queue', s.queue_ms));
   if (s.ttft_slack_ms?.count) {
     // Absent in report.json files written before it existed.
     const d = s.ttft_slack_ms;

@@ -99,6 +99,19 @@ export class RunSetupError extends Error {
   override name = 'RunSetupError';
 }
 
+/** A rate run whose requests went out this late (p99, ms) did not offer the rate it is labelled with. */
+const SCHEDULE_LAG_WARN_MS = 10;
+
+function scheduleLagWarning(load: LoadPlan, measured: readonly RequestRecord[]): string | null {
+  if (load.mode !== 'rate' || measured.length === 0) return null;
+  const lags = measured.map((r) => r.queueMs ?? 0).sort((a, b) => a - b);
+  const p99 = lags[Math.min(lags.length - 1, Math.ceil(0.99 * lags.length) - 1)]!;
+  if (p99 <= SCHEDULE_LAG_WARN_MS) return null;
+  const why = load.maxConcurrency !== undefined ? `the cap of ${load.maxConcurrency} in flight, or a busy client` : 'a busy client';
+  return `requests went out up to ${lags[lags.length - 1]!.toFixed(1)} ms after their scheduled arrival (p99 ${p99.toFixed(1)} ms; ${why}): ` +
+    `the run did not hold the offered rate of ${load.rate}/s (queue_ms in report.json; TTFT excludes the wait)`;
+}
+
 /**
  * The server's own figures for the measured phase, checked against the client's count: scraped
  * again (up to METRICS_SCRAPES times) while the server has counted fewer finished requests
@@ -386,6 +399,8 @@ export async function runBenchmark(opts: RunnerOptions): Promise<RunResult> {
         },
       });
       firstDispatchNs = drive.firstDispatchNs;
+      const lag = scheduleLagWarning(load, measured);
+      if (lag !== null) warnings.push(lag);
       if (opts.energy) {
         try {
           const stop = opts.energy.stopWindow();

@@ -184,6 +184,9 @@ function sumKnown(records: readonly RequestRecord[], pick: (r: RequestRecord) =>
 }
 
 /** Relative change of each source's idle power from before to after the run. */
+/** Idle power that moved more than this share between the baselines before and after the run is worth a warning. */
+const IDLE_DRIFT_WARN = 0.3;
+
 function idleDrift(before: IdleBaseline | null, after: IdleBaseline | null): Record<string, number> | null {
   if (before === null || after === null) return null;
   const out: Record<string, number> = {};
@@ -294,6 +297,12 @@ function summariseEnergy(input: SummaryInput): EnergySummary {
     ? `GPU energy unavailable for ${unmeteredRunGpus.map((f) => `${f.source} (${f.reason ?? 'no reason given'})`).join(', ')}: ` +
       `the energy figures are the CPU's (${scope}), not the GPU's`
     : null;
+  const drift = idleDrift(idle, idleAfter);
+  const drifted = Object.entries(drift ?? {}).filter(([, d]) => Math.abs(d) > IDLE_DRIFT_WARN);
+  const driftWarning = drifted.length > 0
+    ? `idle power after the run differs from before by ${drifted.map(([source, d]) => `${(100 * d).toFixed(0)} % (${source})`).join(', ')}: ` +
+      'the idle baseline moved, so energy above idle is uncertain'
+    : null;
   const belowIdle = dyn !== null && dyn < 0
     ? `GPU energy above idle is negative (${dyn.toFixed(3)} J): the measured phase drew less than the idle baseline; treat gpu_dynamic_energy_wh as noise`
     : null;
@@ -317,11 +326,12 @@ function summariseEnergy(input: SummaryInput): EnergySummary {
       ...(unmeteredGpus === null ? [] : [unmeteredGpus]),
       ...(fellBack === null ? [] : [fellBack]),
       ...(belowIdle === null ? [] : [belowIdle]),
+      ...(driftWarning === null ? [] : [driftWarning]),
     ],
     figures,
     idle_baseline: idle,
     idle_baseline_after: idleAfter,
-    idle_drift: idleDrift(idle, idleAfter),
+    idle_drift: drift,
   };
 }
 

@@ -57,3 +57,12 @@ it('tells a run without energy measurement (metrics disabled) apart from one who
   };
   expect(formatSummary('run', buildSummary({ ...base, energy: noSensor }))).toContain('energy: unavailable (no sensor measured this run)');
 });
+
+it('shows client queue time (outside every timing) when requests waited, and not when none did', () => {
+  const summary = (queueMs: number[]) => buildSummary({
+    records: queueMs.map((q, i) => ({ ...rec, index: i, queueMs: q })), plannedPrompts: queueMs.length, warmupRequests: 0,
+    durationSeconds: 1, stopReason: null, cancelledInFlight: 0, energy: null, idle: null, emissions: null,
+  });
+  expect(formatSummary('run', summary([0, 0.2]))).not.toMatch(/^ {2}queue /m);
+  expect(formatSummary('run', summary([0, 40, 80]))).toMatch(/^ {2}queue {2}mean 40\.00 .* max 80\.00 .*\(n=3\) ms$/m);
+});

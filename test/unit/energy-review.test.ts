@@ -174,3 +174,18 @@ describe('energy review: regressions', () => {
     expect(g.status === 'ok' && g.joules === 0).toBe(false);
   });
 });
+
+describe('energy review: idle drift', () => {
+  it('warns when idle power after the run moved by more than 30 % from before, naming the sensor', () => {
+    const w: EnergyWindowResult = {
+      label: 'measured', startNs: 0n, endNs: 1_000_000_000n, seconds: 1, gpuJoules: 100, cpuJoules: null,
+      figures: [{ scope: 'gpu', method: 'counter', status: 'ok', source: 'GPU 0', joules: 100 }],
+    };
+    const s = (afterW: number) => buildSummary({
+      records: [], plannedPrompts: 0, warmupRequests: 0, durationSeconds: 1, stopReason: null, cancelledInFlight: 0, energy: w,
+      idle: { seconds: 1, watts: { 'GPU 0': 50 } }, idleAfter: { seconds: 1, watts: { 'GPU 0': afterW } }, emissions: null,
+    });
+    expect(s(1).energy.warnings.join('\n')).toMatch(/idle power after the run differs from before by -98 % \(GPU 0\)/);
+    expect(s(55).energy.warnings.join('\n')).not.toMatch(/idle power/);
+  });
+});

@@ -371,3 +371,11 @@ describe('server metrics against the client count', () => {
     expect(s.warnings.join('\n')).toMatch(/counted 10 finished requests while this run sent 3: other clients share the server/);
   });
 });
+
+it('a rate run that cannot hold its schedule says so (a cap of 1 in flight at 100/s with 50 ms requests)', async () => {
+  const backend = scriptedBackend({ script: () => ({ delayMs: 50 }) });
+  const r = await runBenchmark({ backend, prompts: promptsOf(4), settings, load: { mode: 'rate', rate: 100, arrival: 'constant', maxConcurrency: 1 } });
+  expect(r.warnings.join('\n')).toMatch(/the cap of 1 in flight, or a busy client\): the run did not hold the offered rate of 100\/s/);
+  const calm = await runBenchmark({ backend: scriptedBackend(), prompts: promptsOf(3), settings, load: { mode: 'rate', rate: 20, arrival: 'constant' } });
+  expect(calm.warnings.join('\n')).not.toMatch(/offered rate/);
+});
