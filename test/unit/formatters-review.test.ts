@@ -68,20 +68,27 @@ describe('backend.api = completions with a reasoning state', () => {
   });
 });
 
+/** One content chunk of a chat stream, as a server without a reasoning parser sends it. */
+const contentChunk = (content: string, finish: string | null = null) =>
+  `data: ${JSON.stringify({ object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content }, finish_reason: finish }] })}\n\n`;
+
+/** Feeds [text, ms] reads to `proc` and builds the request's record (request start at 0). */
+function recordOf(proc: OpenAIStreamProcessor, reads: [string, number][]) {
+  for (const [text, msAt] of reads) proc.feed(text, BigInt(msAt) * 1_000_000n);
+  const endNs = BigInt(reads[reads.length - 1]![1]) * 1_000_000n;
+  return buildRecord(proc, { index: 0, enqueueNs: 0n, startNs: 0n, endNs, httpStatus: 200 });
+}
+
 describe('thinking streamed as content (no reasoning parser), cut off before </think>', () => {
-  const chunk = (content: string, finish: string | null = null) =>
-    `data: ${JSON.stringify({ object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content }, finish_reason: finish }] })}\n\n`;
 
   it('a content stream that opened <think> and never closed it has no answer: TTFO is unknown', () => {
     const proc = new OpenAIStreamProcessor({ thinkMarker: true });
-    const reads: [string, number][] = [
-      [chunk('<think>'), 5],
-      [chunk('\nThe user asks'), 8],
-      [chunk(' why the sea', 'length'), 11],
+    const rec = recordOf(proc, [
+      [contentChunk('<think>'), 5],
+      [contentChunk('\nThe user asks'), 8],
+      [contentChunk(' why the sea', 'length'), 11],
       ['data: [DONE]\n\n', 12],
-    ];
-    for (const [text, msAt] of reads) proc.feed(text, BigInt(msAt) * 1_000_000n);
-    const rec = buildRecord(proc, { index: 0, enqueueNs: 0n, startNs: 0n, endNs: 12_000_000n, httpStatus: 200 });
+    ]);
     expect(rec.ttftMs).toBe(5);
     expect(rec.ttfoMs).toBeNull(); // observed: 5 (= TTFT), every token was thinking
   });
@@ -124,19 +131,15 @@ describe('Granite 3.2 thinking streamed as content (no granite reasoning parser)
   // Granite 3.2 with thinking=true writes "Here is my thought process:" … "Here is my response:"
   // (its template's system text; vLLM's GraniteReasoningParser splits on the same phrases).
   it('TTFO is taken at the response, not on the first thought chunk', () => {
-    const chunk = (content: string, finish: string | null = null) =>
-      `data: ${JSON.stringify({ object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content }, finish_reason: finish }] })}\n\n`;
     const { reasoning } = formatReasoningPrompts([{ index: 0, text: 'x' }], 'ibm-granite/granite-3.2-8b-instruct', 'On');
     const proc = new OpenAIStreamProcessor({ thinkMarker: true, ...(reasoning.thinkMarkers ? { thinkMarkers: reasoning.thinkMarkers } : {}) });
-    const reads: [string, number][] = [
-      [chunk('Here is my thought process:\n'), 5],
-      [chunk('The sea gets minerals from rivers.\n\nHere is my resp'), 8],
-      [chunk('onse:\n'), 20],
-      [chunk('Rivers carry salts.', 'stop'), 22],
+    const rec = recordOf(proc, [
+      [contentChunk('Here is my thought process:\n'), 5],
+      [contentChunk('The sea gets minerals from rivers.\n\nHere is my resp'), 8],
+      [contentChunk('onse:\n'), 20],
+      [contentChunk('Rivers carry salts.', 'stop'), 22],
       ['data: [DONE]\n\n', 23],
-    ];
-    for (const [text, msAt] of reads) proc.feed(text, BigInt(msAt) * 1_000_000n);
-    const rec = buildRecord(proc, { index: 0, enqueueNs: 0n, startNs: 0n, endNs: 23_000_000n, httpStatus: 200 });
+    ]);
     expect(rec.ttftMs).toBe(5);
     expect(rec.ttfoMs).toBe(22); // the first visible text after the (split) response marker
     expect(proc.reasoningText.trim()).toBe('The sea gets minerals from rivers.');
